@@ -1,0 +1,67 @@
+# LeOPArd RTL: set-up, main job and tests on a fresh Debian machine.
+#   make run    install what is missing, then run the main job on the default configuration
+#   make test   install what is missing, then run the whole default test suite
+# Everything Python lives in .venv/ (created here); system tools come from apt-get.
+
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+PIP   := $(VENV)/bin/pip
+BUILD := build
+PYTHON ?= python3
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages: Icarus Verilog 11, OpenSTA, qflow (+ OSU 0.18 um library, graywolf, qrouter, magic, netgen).
+APT_PKGS := iverilog opensta qflow
+# Commands those packages provide, checked before calling apt-get.
+APT_CMDS := iverilog sta qflow
+
+# The trace and preset of the main job.
+RUN_TRACE  ?= traces/minilm/sample_l3.npz
+RUN_PRESET ?= minilm
+
+.PHONY: all setup system-deps venv run test test-slow bench lint clean distclean
+all: test
+
+setup: system-deps venv
+
+system-deps:
+	@missing=""; for c in $(APT_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system tools (missing:$$missing)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS); \
+	fi
+
+# Re-run pip only when pyproject.toml changes (the stamp records it).
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[verify,test]'
+	@touch $@
+
+run: setup
+	@mkdir -p $(BUILD)/run
+	$(VENV)/bin/leopard-rtl golden --trace $(RUN_TRACE) --preset $(RUN_PRESET) \
+	    --out $(BUILD)/run/golden.npz --pretty
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+test-slow: setup
+	$(VENV)/bin/pytest -q -m slow
+
+bench: setup
+	$(PY) benchmarks/bench_golden.py
+
+lint: setup
+	$(VENV)/bin/ruff check leopard_rtl sim tb tests benchmarks scripts
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf $(VENV)
+
+# Optional extras (learning side, physical flow, ...) add their targets here.
+-include mk/*.mk

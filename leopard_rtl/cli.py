@@ -1,0 +1,167 @@
+"""The ``leopard-rtl`` command-line tool.
+
+Subcommands
+-----------
+``golden``    run the numpy golden model on a trace; write its outputs and a JSON summary.
+``generate``  emit Verilog and the manifest of a unit for a preset.
+``simulate``  run a unit's emitted Verilog on every head of a trace.
+
+Every user error (bad trace, bad parameter, missing tool) is reported on one line as
+``leopard-rtl: error: ...`` with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ConfigError, LeopardConfig, preset
+
+__all__ = ["main", "UserError"]
+
+#: Simulation runners: unit -> "module:function". Each function is called as
+#: ``fn(trace, cfg, simulator=..., build_dir=...)`` and returns ``(arrays, summary)``.
+RUNNERS: dict[str, str] = {
+    "frontend": "leopard_rtl.runners.frontend:simulate",
+    "backend": "leopard_rtl.runners.backend:simulate",
+    "core": "leopard_rtl.runners.core:simulate",
+}
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed without a traceback."""
+
+
+def _config(args: argparse.Namespace) -> LeopardConfig:
+    cfg = preset(args.preset)
+    if getattr(args, "set", None):
+        cfg = cfg.with_overrides(args.set)
+    return cfg
+
+
+def _add_config_args(p: argparse.ArgumentParser, default: str = "paper") -> None:
+    p.add_argument("--preset", default=default,
+                   help=f"configuration preset (default: {default})")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a configuration parameter (repeatable)")
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix != ".npz":
+        raise UserError(f"{path}: --out must end in .npz")
+    np.savez_compressed(path, **arrays)
+
+
+def cmd_golden(args: argparse.Namespace) -> int:
+    from sim.golden import run_golden
+    from sim.trace import load_trace
+
+    trace = load_trace(args.trace)
+    cfg = _config(args)
+    res = run_golden(trace, cfg)
+    _write_npz(Path(args.out), {
+        "mask": res.mask, "planes_used": res.planes_used, "out": res.out,
+        "all_pruned": res.all_pruned, "cycles": res.cycles,
+        "baseline_cycles": res.baseline_cycles,
+    })
+    summary = res.summary()
+    summary["trace"] = str(args.trace)
+    summary["meta"] = trace.meta
+    print(json.dumps(summary, indent=2 if args.pretty else None))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .emit import write_build
+
+    cfg = _config(args)
+    paths = write_build(args.unit, cfg, args.out)
+    print(json.dumps({k: str(v) for k, v in paths.items()}))
+    return 0
+
+
+def _resolve(spec: str) -> Callable[..., Any]:
+    mod_name, fn = spec.split(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == mod_name:
+            raise UserError(f"{mod_name} is not implemented yet") from None
+        raise
+    return getattr(mod, fn)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from sim.trace import load_trace
+
+    trace = load_trace(args.trace)
+    cfg = _config(args)
+    fn = _resolve(RUNNERS[args.unit])
+    build_dir = Path(args.build_dir or f"build/sim/{args.unit}-{cfg.name}")
+    arrays, summary = fn(trace, cfg, simulator=args.simulator, build_dir=build_dir)
+    _write_npz(Path(args.out), arrays)
+    summary["trace"] = str(args.trace)
+    print(json.dumps(summary, indent=2 if args.pretty else None))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="leopard-rtl",
+        description="LeOPArd attention accelerator: golden model, RTL generator, flows.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("golden", help="run the bit-exact golden model on a trace")
+    p.add_argument("--trace", required=True, help="trace .npz (see README: trace format)")
+    _add_config_args(p)
+    p.add_argument("--out", required=True, help="result .npz")
+    p.add_argument("--pretty", action="store_true", help="indent the JSON summary")
+    p.set_defaults(func=cmd_golden)
+
+    p = sub.add_parser("generate", help="emit Verilog and manifest.json")
+    _add_config_args(p)
+    p.add_argument("--unit", default="core", choices=sorted(RUNNERS),
+                   help="which top level to emit (default: core)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("simulate", help="run emitted Verilog on every head of a trace")
+    p.add_argument("--trace", required=True)
+    _add_config_args(p)
+    p.add_argument("--unit", default="core", choices=sorted(RUNNERS))
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--build-dir", default=None,
+                   help="simulator build directory (default: build/sim/<unit>-<preset>)")
+    p.add_argument("--out", required=True, help="result .npz")
+    p.add_argument("--pretty", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``leopard-rtl``; returns the exit status."""
+    from sim.golden import GoldenError
+    from sim.trace import TraceError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UserError, ConfigError, TraceError, GoldenError, FileNotFoundError) as exc:
+        print(f"leopard-rtl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

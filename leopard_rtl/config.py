@@ -1,0 +1,346 @@
+"""The generator configuration: one frozen, validated object with derived widths.
+
+Everything that shapes the hardware is here; run-time settings (threshold, softmax
+scale, number of keys, causal mode) are registers, not parameters. This module imports
+no Amaranth, so the golden model in ``sim/`` can use it.
+
+Fixed-point choices of the back end (documented in README "Number formats"):
+
+* scores ``S`` are exact: ``score_bits = 2*qk_bits + ceil(log2(head_dim))``;
+* threshold register: ``signed(score_bits + 1)``; thresholds outside it saturate, which
+  never changes the prune set (every score fits in ``signed(score_bits)``);
+* exp: ``t = round((M - S) * mant / 2**shift)`` with ``exp_frac_bits`` (F) fractional bits;
+  ``e = LUT[t mod 2**F] >> (t >> F)``, ``LUT[f] = round(2**exp_bits * 2**(-f / 2**F))``,
+  so ``e`` is unsigned ``exp_bits + 1`` bits and the max survivor has ``e = 2**exp_bits``;
+* normalization: one reciprocal per query, ``recip = floor(2**(L + recip_bits) / sum)``
+  with ``L = floor(log2(sum))``, then ``out = (acc * recip + 2**(L+recip_bits-1)) >>
+  (L + recip_bits)``, saturated to ``v_bits``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+__all__ = ["LeopardConfig", "PRESETS", "preset", "ConfigError", "MEMORY_STYLES"]
+
+#: Memory implementations: flip-flops (simulation, small builds) or black-box macros.
+MEMORY_STYLES = ("ff", "macro")
+
+# (low, high) inclusive integer ranges of the integer parameters.
+_RANGES: dict[str, tuple[int, int]] = {
+    "head_dim": (1, 1024),
+    "qk_bits": (2, 16),
+    "v_bits": (2, 16),
+    "lanes": (1, 256),
+    "max_keys": (1, 65536),
+    "exp_frac_bits": (1, 12),
+    "exp_bits": (4, 24),
+    "scale_bits": (4, 24),
+    "scale_shift_bits": (2, 7),
+    "recip_bits": (4, 30),
+    "survivor_depth": (1, 65536),
+}
+
+# The golden model computes in int64; the widest intermediate must stay below 63 bits.
+_GOLDEN_INT_BITS = 62
+
+
+class ConfigError(ValueError):
+    """An invalid generator parameter; the message names the parameter and its range."""
+
+
+def _clog2(n: int) -> int:
+    """ceil(log2(n)) for n >= 1 (0 for n == 1)."""
+    return (n - 1).bit_length()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeopardConfig:
+    """Generator parameters of a LeOPArd core (SPEC section 2 and 4).
+
+    Parameters
+    ----------
+    head_dim : int
+        d, elements per q/k/v row, 1..1024.
+    qk_bits : int
+        p, width of signed Q and K elements and the number of K bit-planes, 2..16.
+    v_bits : int
+        Width of signed V elements and of the output row, 2..16.
+    lanes : int
+        Bit-serial Q.K lanes working on different keys of one query, 1..256.
+    max_keys : int
+        Rows of the K and V buffers (longest key sequence), 1..65536.
+    exp_frac_bits : int
+        F: fractional bits of the base-2 exponent; the exp LUT has 2**F entries, 1..12.
+    exp_bits : int
+        E: the exp LUT's fractional precision; e is unsigned E+1 bits, 4..24.
+    scale_bits : int
+        Width of the softmax-scale mantissa register, 4..24.
+    scale_shift_bits : int
+        Width of the softmax-scale shift register (shift in 1..2**b - 1), 2..7.
+    recip_bits : int
+        R: precision of the normalizing reciprocal, 4..30.
+    survivor_depth : int or None
+        Entries of each half of the double-buffered survivor store; None means
+        ``max_keys`` (no query can overflow it).
+    memory : str
+        ``"ff"`` (flip-flops) or ``"macro"`` (black-box SRAM macros for layout).
+    early_termination : bool
+        Stop a key at the first bit-plane whose upper bound falls below the threshold.
+    pruning : bool
+        Apply the threshold at all; ``False`` lets every key survive.
+    name : str
+        Label recorded in the manifest (the preset it came from).
+    """
+
+    head_dim: int = 64
+    qk_bits: int = 12
+    v_bits: int = 12
+    lanes: int = 8
+    max_keys: int = 512
+    exp_frac_bits: int = 8
+    exp_bits: int = 16
+    scale_bits: int = 16
+    scale_shift_bits: int = 6
+    recip_bits: int = 16
+    survivor_depth: int | None = None
+    memory: str = "ff"
+    early_termination: bool = True
+    pruning: bool = True
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        for key, (lo, hi) in _RANGES.items():
+            val = getattr(self, key)
+            if key == "survivor_depth" and val is None:
+                continue
+            if isinstance(val, bool) or not isinstance(val, int):
+                raise ConfigError(f"{key} must be an integer in [{lo}, {hi}], "
+                                  f"not {val!r}")
+            if not lo <= val <= hi:
+                raise ConfigError(f"{key} must be in [{lo}, {hi}], not {val}")
+        for key in ("early_termination", "pruning"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{key} must be a bool (true/false), not "
+                                  f"{getattr(self, key)!r}")
+        if self.memory not in MEMORY_STYLES:
+            raise ConfigError(f"memory must be one of {', '.join(MEMORY_STYLES)}, "
+                              f"not {self.memory!r}")
+        if not isinstance(self.name, str):
+            raise ConfigError(f"name must be a string, not {self.name!r}")
+        if self.survivor_depth is not None and self.survivor_depth > self.max_keys:
+            raise ConfigError(f"survivor_depth must be in [1, max_keys={self.max_keys}], "
+                              f"not {self.survivor_depth}")
+        if self.lanes > self.max_keys:
+            raise ConfigError(f"lanes must be in [1, max_keys={self.max_keys}], "
+                              f"not {self.lanes}")
+        if self.norm_product_bits > _GOLDEN_INT_BITS:
+            raise ConfigError(
+                f"recip_bits must be at most {_GOLDEN_INT_BITS - self.acc_bits - 1} for "
+                f"v_bits={self.v_bits}, exp_bits={self.exp_bits}, max_keys={self.max_keys} "
+                f"(the normalization product would be {self.norm_product_bits} bits, over "
+                f"the {_GOLDEN_INT_BITS}-bit limit of the golden model), not {self.recip_bits}")
+        if self.sum_bits - 1 + self.recip_bits > _GOLDEN_INT_BITS:
+            raise ConfigError(
+                f"recip_bits must be at most {_GOLDEN_INT_BITS + 1 - self.sum_bits} for "
+                f"exp_bits={self.exp_bits}, max_keys={self.max_keys} (2**(L + recip_bits) "
+                f"would exceed {_GOLDEN_INT_BITS} bits), not {self.recip_bits}")
+        if self.exp_arg_bits > _GOLDEN_INT_BITS:
+            raise ConfigError(
+                f"scale_bits must be at most {_GOLDEN_INT_BITS - self.score_bits - 1} for "
+                f"qk_bits={self.qk_bits}, head_dim={self.head_dim} (the exponent product "
+                f"would be {self.exp_arg_bits} bits), not {self.scale_bits}")
+
+    # ----------------------------------------------------------------- derived widths
+    @property
+    def score_bits(self) -> int:
+        """Signed width of an exact score S = q.k: 2p + ceil(log2 d)."""
+        return 2 * self.qk_bits + _clog2(self.head_dim)
+
+    @property
+    def threshold_bits(self) -> int:
+        """Signed width of the threshold register (score_bits + 1)."""
+        return self.score_bits + 1
+
+    @property
+    def qsum_bits(self) -> int:
+        """Signed width of Q+ and Q- (sums of d elements of qk_bits bits)."""
+        return self.qk_bits + _clog2(self.head_dim) + 1
+
+    @property
+    def bound_bits(self) -> int:
+        """Signed width that holds UB_r = 2^(p-r) A_r + Q+ (2^(p-r) - 1) for every r.
+
+        ``|2^(p-r) A_r| <= d 2^(2p-2)`` and ``0 <= Q+ (2^(p-r) - 1) <= d 2^(2p-2)``, so
+        ``UB_r`` lies in ``[-2^(score_bits-2), 2^(score_bits-1)]``: ``score_bits + 1`` bits.
+        """
+        return self.score_bits + 1
+
+    @property
+    def planes_bits(self) -> int:
+        """Unsigned width of a planes_used count (0..qk_bits)."""
+        return self.qk_bits.bit_length()
+
+    @property
+    def key_index_bits(self) -> int:
+        """Unsigned width of a key index (0..max_keys-1); at least 1."""
+        return max(1, _clog2(self.max_keys))
+
+    @property
+    def key_count_bits(self) -> int:
+        """Unsigned width of a key count (0..max_keys)."""
+        return self.max_keys.bit_length()
+
+    @property
+    def exp_lut_size(self) -> int:
+        """Entries of the exp lookup table, 2**exp_frac_bits."""
+        return 1 << self.exp_frac_bits
+
+    @property
+    def e_bits(self) -> int:
+        """Unsigned width of an exp value e (max 2**exp_bits)."""
+        return self.exp_bits + 1
+
+    @property
+    def exp_arg_bits(self) -> int:
+        """Unsigned width of (M - S) * mant before the shift (M - S < 2**score_bits)."""
+        return self.score_bits + self.scale_bits
+
+    @property
+    def sum_bits(self) -> int:
+        """Unsigned width of the running sum of exps over up to max_keys survivors."""
+        return self.e_bits + _clog2(self.max_keys)
+
+    @property
+    def acc_bits(self) -> int:
+        """Signed width of the sum of e * v over up to max_keys survivors."""
+        return self.e_bits + self.v_bits + _clog2(self.max_keys)
+
+    @property
+    def recip_width(self) -> int:
+        """Unsigned width of the reciprocal (values in (2**(R-1), 2**R])."""
+        return self.recip_bits + 1
+
+    @property
+    def norm_product_bits(self) -> int:
+        """Signed width of acc * recip."""
+        return self.acc_bits + self.recip_width
+
+    @property
+    def survivor_capacity(self) -> int:
+        """Entries per half of the survivor double buffer."""
+        return self.max_keys if self.survivor_depth is None else self.survivor_depth
+
+    @property
+    def is_baseline(self) -> bool:
+        """True for the SPEC section 6 baseline (no early termination, no pruning)."""
+        return not self.early_termination and not self.pruning
+
+    # ---------------------------------------------------------------- construction
+    def replace(self, **changes: Any) -> LeopardConfig:
+        """A copy with ``changes`` applied (validated)."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown parameter {unknown[0]!r}; known: "
+                              f"{', '.join(f.name for f in fields(self))}")
+        return replace(self, **changes)
+
+    def baseline(self) -> LeopardConfig:
+        """Same widths and lanes, ``early_termination=False, pruning=False``."""
+        return self.replace(early_termination=False, pruning=False,
+                            name=f"{self.name}+baseline")
+
+    def pruning_only(self) -> LeopardConfig:
+        """Same widths and lanes, ``early_termination=False, pruning=True``."""
+        return self.replace(early_termination=False, pruning=True,
+                            name=f"{self.name}+pruning_only")
+
+    def with_overrides(self, assignments: list[str] | tuple[str, ...]) -> LeopardConfig:
+        """Apply ``name=value`` strings (as from ``--set``), parsing each by field type."""
+        changes: dict[str, Any] = {}
+        types = {f.name: f.type for f in fields(self)}
+        for item in assignments:
+            if "=" not in item:
+                raise ConfigError(f"--set expects name=value, not {item!r}")
+            key, raw = (s.strip() for s in item.split("=", 1))
+            if key not in types:
+                raise ConfigError(f"unknown parameter {key!r}; known: {', '.join(types)}")
+            changes[key] = _parse_value(key, raw, str(types[key]))
+        return self.replace(**changes)
+
+    # --------------------------------------------------------------------- export
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (JSON-serializable)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LeopardConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown parameter {unknown[0]!r}")
+        return cls(**data)
+
+    def derived(self) -> dict[str, int]:
+        """Every derived width, by name."""
+        names = ("score_bits", "threshold_bits", "qsum_bits", "bound_bits", "planes_bits",
+                 "key_index_bits", "key_count_bits", "exp_lut_size", "e_bits",
+                 "exp_arg_bits", "sum_bits", "acc_bits", "recip_width",
+                 "norm_product_bits", "survivor_capacity")
+        return {n: getattr(self, n) for n in names}
+
+    def manifest(self, **extra: Any) -> dict[str, Any]:
+        """The JSON manifest written with every build: config, derived widths, extras."""
+        from . import __version__
+        return {"generator": "leopard-rtl", "version": __version__,
+                "config": self.to_dict(), "derived": self.derived(), **extra}
+
+    def manifest_json(self, **extra: Any) -> str:
+        return json.dumps(self.manifest(**extra), indent=2, sort_keys=True) + "\n"
+
+
+def _parse_value(key: str, raw: str, typ: str) -> Any:
+    low = raw.lower()
+    if "bool" in typ:
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key} must be a bool (true/false), not {raw!r}")
+    if "int" in typ:
+        if "None" in typ and low in ("none", "null", ""):
+            return None
+        try:
+            return int(raw, 0)
+        except ValueError:
+            lo, hi = _RANGES[key]
+            raise ConfigError(f"{key} must be an integer in [{lo}, {hi}], not {raw!r}") from None
+    return raw
+
+
+_PAPER = LeopardConfig(name="paper")
+
+#: Named presets. ``paper``: d=64, 12-bit Q/K/V (SPEC defaults); ``minilm``: d=32 for the
+#: MiniLM workloads; ``tiny``: small widths for fast tests; ``baseline`` and
+#: ``pruning_only``: the SPEC section 6 references of ``paper``.
+PRESETS: dict[str, LeopardConfig] = {
+    "paper": _PAPER,
+    "minilm": _PAPER.replace(head_dim=32, max_keys=128, name="minilm"),
+    "tiny": LeopardConfig(head_dim=4, qk_bits=4, v_bits=6, lanes=2, max_keys=16,
+                          exp_frac_bits=4, exp_bits=8, scale_bits=8, scale_shift_bits=5,
+                          recip_bits=10, name="tiny"),
+    "baseline": _PAPER.replace(early_termination=False, pruning=False, name="baseline"),
+    "pruning_only": _PAPER.replace(early_termination=False, pruning=True,
+                                   name="pruning_only"),
+}
+
+
+def preset(name: str) -> LeopardConfig:
+    """The preset called ``name``; an unknown name is a :class:`ConfigError`."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}") from None

