@@ -35,6 +35,11 @@ RUNNERS: dict[str, str] = {
 }
 
 
+#: Modules that add subcommands: each has ``register(subparsers)``, which adds parsers whose
+#: ``func`` default takes the parsed arguments and returns an exit status.
+EXTRA_COMMANDS: tuple[str, ...] = ("leopard_rtl.flow.commands",)
+
+
 class UserError(Exception):
     """An error caused by the user's input; printed without a traceback."""
 
@@ -84,6 +89,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     paths = write_build(args.unit, cfg, args.out)
+    for platform in args.platform:
+        write_orfs = _resolve("leopard_rtl.flow.orfs:write_orfs")
+        paths.update(write_orfs(paths, cfg, platform, Path(args.out)))
     print(json.dumps({k: str(v) for k, v in paths.items()}))
     return 0
 
@@ -134,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", default="core", choices=sorted(RUNNERS),
                    help="which top level to emit (default: core)")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--platform", action="append", default=[],
+                   choices=("sky130hd", "nangate45", "asap7"),
+                   help="also write an OpenROAD-flow-scripts design (config.mk + "
+                        "constraint.sdc) for this platform (repeatable)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("simulate", help="run emitted Verilog on every head of a trace")
@@ -146,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="result .npz")
     p.add_argument("--pretty", action="store_true")
     p.set_defaults(func=cmd_simulate)
+
+    for mod_name in EXTRA_COMMANDS:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and mod_name.startswith(exc.name):
+                continue                      # that part of the tool is not built yet
+            raise
+        mod.register(sub)
     return parser
 
 
