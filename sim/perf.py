@@ -43,9 +43,11 @@ class Timing:
 
 def timing(cfg: LeopardConfig) -> Timing:
     """The pipeline constants of the RTL generated from ``cfg``."""
-    # Back end: a restoring divider produces recip_bits + 1 quotient bits, one per cycle,
-    # then one cycle to normalize the row (head_dim multipliers in parallel).
-    return Timing(fe_query_overhead=1, be_query_overhead=cfg.recip_width + 1)
+    # Back end (leopard_rtl.backend.query_overhead): 5 cycles to drain the exp/MAC
+    # pipeline, 1 to normalize the sum, recip_bits + 1 quotient bits of the restoring
+    # divider (one per cycle, fused with the row's shift-and-add products), 1 to round
+    # and load the output register.
+    return Timing(fe_query_overhead=1, be_query_overhead=cfg.recip_width + 7)
 
 
 def frontend_query_cycles(planes_used: np.ndarray, lanes: int,
