@@ -220,7 +220,7 @@ class LeopardConfig:
 
     @property
     def recip_width(self) -> int:
-        """Unsigned width of the reciprocal (values in (2**(R-1), 2**R])."""
+        """Unsigned width of the reciprocal (values in [2**(R-1), 2**R])."""
         return self.recip_bits + 1
 
     @property
