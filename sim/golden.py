@@ -309,7 +309,7 @@ class GoldenResult:
     threshold: np.ndarray       # int64 [H], register values
     scale_mant: np.ndarray      # int64 [H]
     scale_shift: np.ndarray     # int64 [H]
-    cycles: np.ndarray          # int64 [H], predicted by sim.perf
+    cycles: np.ndarray          # int64 [H], predicted by sim.perf.core_cycles
     baseline_cycles: np.ndarray  # int64 [H], the same model for cfg.baseline()
     backend: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
@@ -384,10 +384,10 @@ def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:
     fe = _front(trace, cfg, th, vis)
     mant, shift = scale_registers(trace.scale_q, trace.scale_k, cfg)
     be = softmax_value(fe["score"], fe["mask"], trace.v, mant, shift, cfg)
-    cycles = perf.head_cycles(fe["planes_used"], fe["mask"].sum(axis=-1), cfg)
+    cycles = perf.core_cycles(fe["planes_used"], fe["mask"], cfg)
     base = cfg.baseline()
     base_planes = np.where(vis, cfg.qk_bits, 0)[None].repeat(trace.heads, axis=0)
-    base_cycles = perf.head_cycles(base_planes, base_planes.astype(bool).sum(axis=-1), base)
+    base_cycles = perf.core_cycles(base_planes, base_planes > 0, base)
     return GoldenResult(cfg=cfg, mask=fe["mask"], planes_used=fe["planes_used"],
                         score=fe["score"], out=be["out"], all_pruned=be["all_pruned"],
                         visible=vis, threshold=th, scale_mant=mant, scale_shift=shift,

@@ -50,6 +50,40 @@ def timing(cfg: LeopardConfig) -> Timing:
     return Timing(fe_query_overhead=1, be_query_overhead=cfg.recip_width + 7)
 
 
+def frontend_schedule(planes_used: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy in-order dispatch of each query's keys over ``lanes`` lanes.
+
+    Parameters
+    ----------
+    planes_used : int array [..., Nk]
+        Cost of each key in cycles (0 = hidden, costs nothing).
+    lanes : int
+        Number of lanes.
+
+    Returns
+    -------
+    (makespan, finish) : int64 arrays [...] and [..., Nk]
+        ``makespan``: when the last lane frees up. ``finish[j]``: when key j's lane frees
+        up, i.e. the start time plus ``planes_used[j]`` (its last plane is consumed in
+        cycle ``finish[j]`` counted from the query's accept cycle 0); 0 for hidden keys.
+    """
+    cost = np.asarray(planes_used, dtype=np.int64)
+    lead = cost.shape
+    cost = cost.reshape(-1, cost.shape[-1])
+    rows = cost.shape[0]
+    free = np.zeros((rows, lanes), dtype=np.int64)
+    finish = np.zeros_like(cost)
+    idx = np.arange(rows)
+    for j in range(cost.shape[1]):
+        c = cost[:, j]
+        if not c.any():
+            continue
+        lane = np.argmin(free, axis=1)          # first lane to free up, lowest index
+        free[idx, lane] += c
+        finish[:, j] = np.where(c > 0, free[idx, lane], 0)
+    return free.max(axis=1).reshape(lead[:-1]), finish.reshape(lead)
+
+
 def frontend_query_cycles(planes_used: np.ndarray, lanes: int,
                           overhead: int = 0) -> np.ndarray:
     """Front-end cycles of each query with dynamic dispatch over ``lanes`` lanes.
@@ -68,19 +102,7 @@ def frontend_query_cycles(planes_used: np.ndarray, lanes: int,
     int64 array [...]
         Makespan of the greedy in-order list schedule, plus ``overhead``.
     """
-    cost = np.asarray(planes_used, dtype=np.int64)
-    lead = cost.shape[:-1]
-    cost = cost.reshape(-1, cost.shape[-1])
-    rows = cost.shape[0]
-    free = np.zeros((rows, lanes), dtype=np.int64)
-    idx = np.arange(rows)
-    for j in range(cost.shape[1]):
-        c = cost[:, j]
-        if not c.any():
-            continue
-        lane = np.argmin(free, axis=1)          # first lane to free up, lowest index
-        free[idx, lane] += c
-    return (free.max(axis=1) + overhead).reshape(lead)
+    return frontend_schedule(planes_used, lanes)[0] + overhead
 
 
 def backend_query_cycles(survivors: np.ndarray, overhead: int) -> np.ndarray:
@@ -123,3 +145,73 @@ def head_cycles(planes_used: np.ndarray, survivors: np.ndarray,
     fe = frontend_query_cycles(planes_used, cfg.lanes, t.fe_query_overhead)
     be = backend_query_cycles(survivors, t.be_query_overhead)
     return pipeline_cycles(fe, be)
+
+
+def survivor_commit(finish: np.ndarray, mask: np.ndarray,
+                    makespan: np.ndarray) -> np.ndarray:
+    """Cycle (from the query's accept) in which the back end commits a query's survivors.
+
+    A key's result is written into the front end's survivor queue in the cycle of its
+    last plane, ``finish`` (:func:`frontend_schedule`), and the query's end marker in the
+    cycle of its last key's last plane, ``makespan``; entries are visible to the queue's
+    output from the next cycle. The queue emits one record per cycle, a survivor only once
+    the entry behind it is visible (so its ``last`` bit is known), the last survivor
+    together with the end marker, and an empty query as the marker alone. With survivors
+    visible at sorted times ``v_1 <= ... <= v_n`` and the marker at
+    ``v_(n+1) = makespan + 1``, the last record leaves at
+    ``e = max_(k=2..n+1) (v_k + n + 1 - k)`` (the D/1 queue's departure time; ``e = v_1``
+    when n = 0), the back end's store takes it in that cycle and commits the query at
+    ``e + 1``.
+    """
+    n_keys = finish.shape[-1]
+    v = np.where(mask, finish + 1, np.iinfo(np.int64).min // 4)
+    v = np.sort(v, axis=-1)[..., ::-1]                    # descending: v_n first
+    n = mask.sum(axis=-1)
+    # rank from the end: descending position p = 0 is k = n, so v_k + n + 1 - k = v + 1 + p;
+    # k >= 2 means p <= n - 2.
+    pos = np.arange(n_keys)
+    cand = np.where(pos <= (n[..., None] - 2), v + 1 + pos, np.iinfo(np.int64).min // 4)
+    last = np.maximum(makespan + 1, cand.max(axis=-1, initial=np.iinfo(np.int64).min // 4))
+    return last + 1
+
+
+def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
+                  cfg: LeopardConfig) -> dict[str, np.ndarray]:
+    """Exact per-query timing of the core (``leopard_rtl.top.LeopardCore``), [H, Nq] each.
+
+    With queries offered back to back and ``out`` always ready: the front end accepts
+    query i at ``fe_start(i) = max(fe_end(i-1), out(i-2) + 1)`` (at most two queries in
+    flight), is busy ``makespan + fe_query_overhead`` cycles, the back end commits the
+    survivors at ``fe_start(i) + survivor_commit`` and outputs at
+    ``out(i) = max(commit(i), out(i-1)) + survivors + be_query_overhead``. Exact while the
+    survivor queue never fills, which holds when ``lanes <= qk_bits`` (each lane produces at
+    most one survivor per ``qk_bits`` cycles, the queue drains one per cycle and holds
+    ``2 (lanes + 1)`` or more); with more lanes it is a lower bound.
+    """
+    t = timing(cfg)
+    mask = np.asarray(mask, bool)
+    H, Nq, _ = mask.shape
+    makespan, finish = frontend_schedule(planes_used, cfg.lanes)
+    commit_rel = survivor_commit(finish, mask, makespan)
+    fe_len = makespan + t.fe_query_overhead
+    n = mask.sum(axis=-1)
+    start = np.zeros((H, Nq), np.int64)
+    out = np.zeros((H, Nq), np.int64)
+    fe_end = np.zeros(H, np.int64)
+    for i in range(Nq):
+        s = fe_end.copy()
+        if i >= 2:
+            s = np.maximum(s, out[:, i - 2] + 1)
+        start[:, i] = s
+        fe_end = s + fe_len[:, i]
+        commit = s + commit_rel[:, i]
+        prev = out[:, i - 1] if i else np.zeros(H, np.int64)
+        out[:, i] = np.maximum(commit, prev) + n[:, i] + t.be_query_overhead
+    return {"start": start, "out": out, "fe_cycles": fe_len}
+
+
+def core_cycles(planes_used: np.ndarray, survivors_mask: np.ndarray,
+                cfg: LeopardConfig) -> np.ndarray:
+    """Cycles per head of the core: first query accepted to last output taken, int64 [H]."""
+    sch = core_schedule(planes_used, survivors_mask, cfg)
+    return sch["out"][:, -1] - sch["start"][:, 0]

@@ -7,7 +7,15 @@ import pytest
 
 from leopard_rtl import preset
 from sim.golden import run_golden
-from sim.perf import frontend_query_cycles, head_cycles, pipeline_cycles, timing
+from sim.perf import (
+    core_cycles,
+    core_schedule,
+    frontend_query_cycles,
+    frontend_schedule,
+    pipeline_cycles,
+    survivor_commit,
+    timing,
+)
 from sim.vectors import random_trace
 
 
@@ -66,6 +74,58 @@ def test_pipeline_overlap(rng: np.random.Generator) -> None:
     assert (got <= fe.sum(1) + be.sum(1)).all()
 
 
+def _queue_reference(finish: list[int], mask: list[bool], makespan: int) -> int:
+    """Cycle-stepped survivor queue: entries become visible at finish + 1 (survivors) and
+    makespan + 1 (end marker); one record leaves per cycle; a survivor leaves only when the
+    entry behind it is visible; the last survivor leaves with the marker. Returns the
+    commit cycle (one after the last record leaves)."""
+    entries = sorted(f + 1 for f, m in zip(finish, mask, strict=True) if m)
+    entries.append(makespan + 1)                  # end marker
+    head = 0
+    cycle = 0
+    while True:
+        if head == len(entries) - 1:               # only the marker left (empty query)
+            if entries[head] <= cycle:
+                return cycle + 1
+        elif entries[head + 1] <= cycle:           # survivor with its successor visible
+            if head + 1 == len(entries) - 1:       # ... which is the marker: both leave
+                return cycle + 1
+            head += 1
+        cycle += 1
+
+
+def test_survivor_commit_matches_queue_reference(rng: np.random.Generator) -> None:
+    planes = rng.integers(1, 5, size=(200, 9))
+    planes[:20, 5:] = 0                            # hidden keys
+    mask = (rng.random((200, 9)) < 0.5) & (planes == 4)
+    mask[20:40] = False                            # queries with no survivor
+    makespan, finish = frontend_schedule(planes, 3)
+    got = survivor_commit(finish, mask, makespan)
+    for r in range(200):
+        assert got[r] == _queue_reference(list(finish[r]), list(mask[r]), int(makespan[r]))
+
+
+def test_core_schedule_recurrence(rng: np.random.Generator) -> None:
+    cfg = preset("tiny")
+    planes = rng.integers(1, 5, size=(3, 10, 12))
+    mask = planes == 4
+    sch = core_schedule(planes, mask, cfg)
+    t = timing(cfg)
+    makespan, finish = frontend_schedule(planes, cfg.lanes)
+    commit = survivor_commit(finish, mask, makespan)
+    for h in range(3):
+        fe_end = out_1 = 0
+        outs: list[int] = []
+        for i in range(10):
+            start = max(fe_end, outs[i - 2] + 1 if i >= 2 else 0)
+            assert sch["start"][h, i] == start
+            fe_end = start + makespan[h, i] + t.fe_query_overhead
+            out_1 = max(start + commit[h, i], out_1) + mask[h, i].sum() + t.be_query_overhead
+            outs.append(out_1)
+        assert list(sch["out"][h]) == outs
+    assert np.array_equal(core_cycles(planes, mask, cfg), sch["out"][:, -1])
+
+
 def test_baseline_cycles_and_speedup(rng: np.random.Generator) -> None:
     cfg = preset("minilm")
     t = random_trace(rng, heads=2, n_queries=16, n_keys=32, head_dim=32, qk_bits=12,
@@ -73,10 +133,8 @@ def test_baseline_cycles_and_speedup(rng: np.random.Generator) -> None:
     res = run_golden(t, cfg)
     base = cfg.baseline()
     planes = np.full((2, 16, 32), 12)
-    assert np.array_equal(res.baseline_cycles, head_cycles(planes, np.full((2, 16), 32), base))
-    fe = 12 * 32 // cfg.lanes + timing(base).fe_query_overhead
-    be = 32 + timing(base).be_query_overhead
-    assert res.baseline_cycles[0] == _naive_pipeline([fe] * 16, [be] * 16)
+    assert np.array_equal(res.baseline_cycles, core_cycles(planes, planes > 0, base))
+    assert np.array_equal(res.cycles, core_cycles(res.planes_used, res.mask, cfg))
     assert (res.cycles < res.baseline_cycles).all()
     s = res.summary()
     assert s["total"]["speedup"] == round(res.baseline_cycles.sum() / res.cycles.sum(), 6)
