@@ -1,0 +1,205 @@
+"""Place-and-route with qflow 1.3 (Debian) on the OSU 0.18 um library.
+
+:func:`pnr_verilog` makes a qflow project in the output folder (``source/<top>.v``,
+``project_vars.sh``) and runs, timing each step::
+
+    qflow synthesize place route backanno migrate drc lvs -T osu018 <top>
+
+then reports die area and utilization (from the routed DEF and the cell LEF), failed
+routes (from qrouter's log; must be 0), post-route critical path and fmax (qflow's
+vesta run with wire delays extracted from the layout), DRC errors (magic) and the LVS verdict
+(netgen), and draws ``layout.png`` (:mod:`~leopard_rtl.flow.layout_png`).
+qflow synthesizes with its own Yosys (Debian 0.23), which reads Amaranth's output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from .layout_png import render_def
+
+__all__ = ["PnrError", "pnr_verilog", "pnr_unit", "collect_report", "QFLOW_STEPS"]
+
+TECH = Path("/usr/share/qflow/tech/osu018")
+QFLOW_STEPS = ("synthesize", "place", "route", "backanno", "migrate", "drc", "lvs")
+
+
+class PnrError(Exception):
+    """qflow is missing, a step failed, or the layout is not clean."""
+
+
+def _project_vars(clock_ns: float, utilization: float | None) -> str:
+    lines = ["#!/usr/bin/tcsh -f", "# written by leopard_rtl.flow.pnr",
+             f'set vesta_options = "--period {clock_ns * 1000:.0f} --summary reports --long"']
+    if utilization is not None:
+        lines.append(f"set initial_density = {utilization / 100:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def _read(p: Path) -> str:
+    return p.read_text(errors="replace") if p.is_file() else ""
+
+
+def parse_route(log: str) -> int | None:
+    """Failed routes reported by qrouter (None if the log has no final line)."""
+    if re.search(r"Final:\s*No failed routes", log):
+        return 0
+    m = re.findall(r"Final:\s*(\d+)\s+(?:failed|unrouted)", log)
+    if m:
+        return int(m[-1])
+    m = re.findall(r"Failed net routes:\s*(\d+)", log)
+    return int(m[-1]) if m else None
+
+
+def parse_sta(log: str) -> dict[str, Any]:
+    """Worst slack / critical path of qflow's OpenSTA log (times in ns)."""
+    out: dict[str, Any] = {}
+    slacks = [float(s) for s in re.findall(r"^\s*(-?[\d.]+)\s+slack \((?:MET|VIOLATED)\)",
+                                           log, re.M)]
+    arr = [float(s) for s in re.findall(r"^\s*(-?[\d.]+)\s+data arrival time", log, re.M)]
+    if slacks:
+        out["worst_slack_ns"] = min(slacks)
+    if arr:
+        out["critical_arrival_ns"] = max(arr)
+    # qflow's vesta run with back-annotated (extracted) wire delays: register-to-register
+    # paths first ("Slack =" with --period), then input-to-register paths.
+    m = re.findall(r"Computed maximum clock frequency \(zero margin\) = ([\d.]+) MHz", log)
+    if m:
+        out["fmax_mhz"] = float(m[-1])
+        out["critical_path_ns"] = round(1e3 / float(m[-1]), 4)
+    first = re.search(r"Top \d+ maximum delay paths:(.*?)(?:Top \d+ minimum delay paths:|\Z)",
+                      log, re.S)
+    if first:
+        paths = re.findall(r"^Path (.+?) delay ([\d.]+) ps(?:\s+Slack = (-?[\d.]+) ps)?",
+                           first.group(1), re.M)
+        if paths:
+            out["critical_path"] = paths[0][0]
+            out["critical_path_ns"] = out.get("critical_path_ns",
+                                              round(float(paths[0][1]) / 1e3, 4))
+            slacks = [float(p[2]) for p in paths if p[2]]
+            if slacks:
+                out["worst_slack_ns"] = round(min(slacks) / 1e3, 4)
+    if out:
+        out["tool"] = "vesta (wire delays extracted from the routed layout)"
+    return out
+
+
+def parse_drc(log: str) -> int | None:
+    m = re.findall(r"[Tt]otal DRC errors found:\s*(\d+)", log)
+    if m:
+        return int(m[-1])
+    m = re.findall(r"There are (\d+) DRC errors", log)
+    if m:
+        return int(m[-1])
+    m = re.findall(r"^drc = (\d+)", log, re.M)
+    if m:
+        return int(m[-1])
+    return 0 if re.search(r"No DRC errors found", log) else None
+
+
+def parse_lvs(log: str) -> str:
+    if re.search(r"Circuits match uniquely|Final result: Circuits match", log):
+        return "match"
+    if re.search(r"[Nn]etlists do not match|Circuits do not match|mismatch", log):
+        return "mismatch"
+    return "unknown"
+
+
+def _check_utilization(utilization: float | None) -> None:
+    if utilization is not None and not 5 <= utilization <= 90:
+        raise PnrError(f"--utilization must be in [5, 90] percent (qflow cannot route "
+                       f"denser placements), not {utilization}")
+
+
+def pnr_verilog(verilog: Path, top: str, out_dir: Path, *, clock_ns: float = 10.0,
+                utilization: float | None = None, timeout: float = 1800) -> dict[str, Any]:
+    """Place and route ``top`` of ``verilog`` with qflow in ``out_dir``; the report."""
+    exe = shutil.which("qflow")
+    if exe is None or not TECH.is_dir():
+        raise PnrError("qflow or its osu018 technology is missing; apt-get install qflow")
+    _check_utilization(utilization)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "source").mkdir(exist_ok=True)
+    shutil.copyfile(verilog, out_dir / "source" / f"{top}.v")
+    (out_dir / "project_vars.sh").write_text(_project_vars(clock_ns, utilization))
+    logdir = out_dir / "log"
+    seconds: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    for step in QFLOW_STEPS:
+        t0 = time.monotonic()
+        left = deadline - t0
+        if left <= 0:
+            raise PnrError(f"qflow ran out of time (--timeout {timeout:.0f} s) before {step}")
+        with open(out_dir / f"qflow_{step}.out", "w") as fh:
+            try:
+                proc = subprocess.run([exe, step, "-T", "osu018", top], cwd=out_dir,
+                                      stdout=fh, stderr=subprocess.STDOUT, timeout=left)
+            except subprocess.TimeoutExpired:
+                raise PnrError(f"qflow {step} ran past --timeout {timeout:.0f} s "
+                               f"(log: {out_dir / f'qflow_{step}.out'})") from None
+        seconds[step] = round(time.monotonic() - t0, 1)
+        out = _read(out_dir / f"qflow_{step}.out")
+        if step == "route":
+            failed = parse_route(_read(logdir / "route.log") + out)
+            if failed is None or failed > 0:
+                raise PnrError(f"routing failed: {failed if failed is not None else '?'} "
+                               f"failed routes at utilization "
+                               f"{utilization if utilization else 'default'}% "
+                               f"(lower --utilization; log: {logdir / 'route.log'})")
+        if proc.returncode != 0 and step in ("synthesize", "place", "route"):
+            raise PnrError(f"qflow {step} failed with status {proc.returncode} "
+                           f"(log: {out_dir / f'qflow_{step}.out'})")
+    return collect_report(out_dir, top, clock_ns, seconds)
+
+
+def collect_report(out_dir: Path, top: str, clock_ns: float,
+                   seconds: dict[str, float]) -> dict[str, Any]:
+    """Read a finished qflow project in ``out_dir``: the P&R report (also written) and the
+    layout picture."""
+    logdir = out_dir / "log"
+    def_path = out_dir / "layout" / f"{top}.def"
+    if not def_path.is_file():
+        def_path = out_dir / f"{top}.def"
+    if not def_path.is_file():
+        raise PnrError(f"no routed DEF found for {top} in {out_dir}")
+    pic = render_def(def_path, [TECH / "osu018_stdcells.lef"], out_dir / "layout.png")
+    route_log = _read(logdir / "route.log") + _read(out_dir / "qflow_route.out")
+    sta = parse_sta(_read(logdir / "post_sta.log") or _read(out_dir / "qflow_backanno.out"))
+    fmax = sta.get("fmax_mhz")
+    if fmax is None and "worst_slack_ns" in sta and clock_ns - sta["worst_slack_ns"] > 0:
+        fmax = round(1e3 / (clock_ns - sta["worst_slack_ns"]), 2)
+    drc = parse_drc(_read(logdir / "drc.log") + _read(out_dir / "qflow_drc.out"))
+    lvs = parse_lvs(_read(logdir / "lvs.log") + _read(out_dir / "qflow_lvs.out")
+                    + _read(out_dir / f"{top}_comp.out") + _read(out_dir / "comp.out"))
+    report = {"top": top, "pdk": "osu018", "clock_ns": clock_ns,
+              "die_area_um2": round(pic["die_area_um2"], 1),
+              "die_um": [pic["die_width_um"], pic["die_height_um"]],
+              "cells": pic["cells"], "cell_area_um2": round(pic["cell_area_um2"], 1),
+              "utilization": round(pic["cell_area_um2"] / pic["die_area_um2"], 4),
+              "failed_routes": parse_route(route_log),
+              "post_route_sta": sta, "post_route_fmax_mhz": fmax,
+              "drc_errors": drc, "lvs": lvs,
+              "def": str(def_path), "layout_png": str(out_dir / "layout.png"),
+              "seconds": seconds, "seconds_total": round(sum(seconds.values()), 1)}
+    (out_dir / "pnr_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def pnr_unit(unit: str | None, cfg: Any, out_dir: Path, *, clock_ns: float | None = None,
+             utilization: float | None = None, timeout: float = 1800) -> dict[str, Any]:
+    """Emit ``unit`` for ``cfg`` and place-and-route it (see :func:`pnr_verilog`)."""
+    from .run import default_unit, emit_unit
+    _check_utilization(utilization)
+    unit = unit or default_unit(cfg)
+    verilog, top, _ = emit_unit(unit, cfg, out_dir / "rtl")
+    rep = pnr_verilog(verilog, top, out_dir, clock_ns=clock_ns or 10.0,
+                      utilization=utilization, timeout=timeout)
+    rep.update({"unit": unit, "preset": cfg.name})
+    (out_dir / "pnr_report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    return rep
