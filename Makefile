@@ -53,6 +53,7 @@ test-slow: setup
 
 bench: setup
 	$(PY) benchmarks/bench_golden.py
+	$(PY) benchmarks/bench_simulate.py
 
 lint: setup
 	$(VENV)/bin/ruff check leopard_rtl sim tb tests benchmarks scripts

@@ -21,7 +21,7 @@ from typing import Any
 from .config import ConfigError, LeopardConfig
 
 __all__ = ["UNITS", "TOP_NAMES", "elaborate_unit", "convert", "ports_of", "write_build",
-           "write_if_changed", "tool_versions"]
+           "write_if_changed", "tool_versions", "fingerprint"]
 
 #: Generated top levels: unit name -> "module:Class".
 UNITS: dict[str, str] = {
@@ -100,18 +100,44 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def write_build(unit: str, cfg: LeopardConfig, out_dir: str | Path) -> dict[str, Path]:
-    """Emit ``unit`` for ``cfg`` into ``out_dir``: ``<top>.v`` and ``manifest.json``."""
+def fingerprint(unit: str, cfg: LeopardConfig) -> str:
+    """Hash of everything the emitted Verilog depends on: unit, configuration, the
+    generator's sources (``leopard_rtl/*.py`` and the golden model that builds the exp
+    LUT) and the Amaranth version."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([unit, cfg.to_dict(), tool_versions()],
+                                  sort_keys=True).encode())
+    root = Path(__file__).resolve().parent
+    for src in sorted([*root.glob("*.py"), root.parent / "sim" / "golden.py"]):
+        h.update(src.name.encode() + src.read_bytes())
+    return h.hexdigest()
+
+
+def write_build(unit: str, cfg: LeopardConfig, out_dir: str | Path, *,
+                reuse: bool = True) -> dict[str, Path]:
+    """Emit ``unit`` for ``cfg`` into ``out_dir``: ``<top>.v`` and ``manifest.json``.
+
+    With ``reuse`` (default), a build whose manifest records the same :func:`fingerprint`
+    is kept as it is (elaborating the ``paper`` core takes seconds).
+    """
     out = Path(out_dir)
     top = TOP_NAMES[unit]
+    vpath = out / f"{top}.v"
+    mpath = out / "manifest.json"
+    fp = fingerprint(unit, cfg)
+    if reuse and vpath.is_file() and mpath.is_file():
+        try:
+            if json.loads(mpath.read_text()).get("fingerprint") == fp:
+                return {"verilog": vpath, "manifest": mpath}
+        except json.JSONDecodeError:
+            pass
     comp = elaborate_unit(unit, cfg)
     ports = ports_of(comp)
     text = convert(comp, top)
-    vpath = out / f"{top}.v"
-    mpath = out / "manifest.json"
     write_if_changed(vpath, text)
     latencies = dict(getattr(comp, "latencies", {}) or {})
     manifest = cfg.manifest(unit=unit, top=top, verilog=vpath.name, ports=ports,
-                            latencies=latencies, tools=tool_versions())
+                            latencies=latencies, tools=tool_versions(), fingerprint=fp)
     write_if_changed(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return {"verilog": vpath, "manifest": mpath}
