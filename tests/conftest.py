@@ -26,6 +26,13 @@ try:
 except ImportError:  # pragma: no cover - reported by require_tool
     pass
 
+# The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so larger models fail to link
+# ("Vtop__pch.h.fast: linker input file not found") when cocotb's runner calls make.
+# Variable assignments in MAKEFLAGS act as make command-line overrides.
+_mk = os.environ.get("MAKEFLAGS", "")
+if "CFG_CXXFLAGS_PCH_I" not in _mk:
+    os.environ["MAKEFLAGS"] = (_mk + " CFG_CXXFLAGS_PCH_I=-include").strip()
+
 #: Default seed; override with LEOPARD_SEED=<int>. Printed in the pytest header.
 SEED = int(os.environ.get("LEOPARD_SEED", "20260425"))
 

@@ -30,6 +30,7 @@ from sim.golden import GoldenResult, check_fits, run_golden
 from sim.trace import Trace
 
 from .common import SIMULATORS, pack, run_tool, tool, unpack, user_error, verilator_build_args
+from .frontend import icarus_compat
 
 __all__ = ["simulate", "simulate_variants", "testbench", "write_stimulus", "build",
            "run_stimulus", "parse_output", "head_registers"]
@@ -257,8 +258,11 @@ def build(cfg: LeopardConfig, simulator: str, build_dir: Path) -> Path:
         return exe
     vvp = build_dir / "tb_core.vvp"
     if not (vvp.is_file() and stamp.is_file() and stamp.read_text() == digest):
-        run_tool([tool("iverilog"), "-g2012", "-s", "tb", "-o", vvp.name, tb.name, rtl.name],
-                 build_dir)
+        # Icarus 11 needs every combinational block kicked once at start-up.
+        compat = build_dir / "leopard_top.icarus.v"
+        compat.write_text(icarus_compat(rtl.read_text()))
+        run_tool([tool("iverilog"), "-g2012", "-s", "tb", "-o", vvp.name, tb.name,
+                  compat.name], build_dir)
         stamp.write_text(digest)
     return vvp
 
@@ -387,6 +391,7 @@ def simulate_variants(trace: Trace, cfg: LeopardConfig, *, simulator: str, build
                       progress: bool = True) -> dict[str, tuple[dict[str, np.ndarray],
                                                                 dict[str, Any], GoldenResult]]:
     """Run ``cfg`` and its SPEC section 6 references on the same trace."""
+    check_fits(trace, cfg)
     cfgs = {"leopard": cfg, "pruning_only": cfg.pruning_only(), "baseline": cfg.baseline()}
     out = {}
     for n, name in enumerate(variants):
