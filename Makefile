@@ -40,10 +40,18 @@ $(VENV)/.stamp: pyproject.toml
 	$(PIP) install -q -e '.[verify,test]'
 	@touch $@
 
+# The main job: emit the core for the run's preset, simulate the committed real trace on the
+# emitted Verilog (LeOPArd, pruning-only and the baseline), check every output against the
+# golden model and every cycle count against the performance model, print the table of
+# cycles and speedups, then synthesize the core on the embedded default library (osu018).
 run: setup
 	@mkdir -p $(BUILD)/run
-	$(VENV)/bin/leopard-rtl golden --trace $(RUN_TRACE) --preset $(RUN_PRESET) \
-	    --out $(BUILD)/run/golden.npz --pretty
+	$(VENV)/bin/leopard-rtl generate --unit core --preset $(RUN_PRESET) --out $(BUILD)/run/rtl
+	$(VENV)/bin/leopard-rtl simulate --trace $(RUN_TRACE) --preset $(RUN_PRESET) \
+	    --build-dir $(BUILD)/run/sim --out $(BUILD)/run/simulate.npz \
+	    --summary $(BUILD)/run/summary.json --format table
+	$(VENV)/bin/leopard-rtl synth --unit core --preset $(RUN_PRESET) --pdk osu018 \
+	    --out $(BUILD)/run/synth-osu018
 
 test: setup
 	$(VENV)/bin/pytest -q

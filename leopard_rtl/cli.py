@@ -37,7 +37,7 @@ RUNNERS: dict[str, str] = {
 
 #: Modules that add subcommands: each has ``register(subparsers)``, which adds parsers whose
 #: ``func`` default takes the parsed arguments and returns an exit status.
-EXTRA_COMMANDS: tuple[str, ...] = ("leopard_rtl.flow.commands",)
+EXTRA_COMMANDS: tuple[str, ...] = ("leopard_rtl.flow.commands", "leopard_rtl.eval_commands")
 
 
 class UserError(Exception):
@@ -117,8 +117,47 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     arrays, summary = fn(trace, cfg, simulator=args.simulator, build_dir=build_dir)
     _write_npz(Path(args.out), arrays)
     summary["trace"] = str(args.trace)
-    print(json.dumps(summary, indent=2 if args.pretty else None))
-    return 0
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    if args.format == "table" and args.unit == "core":
+        print(core_table(summary))
+    else:
+        print(json.dumps(summary, indent=2 if args.pretty else None))
+    ok = summary.get("matched", True)
+    if not ok:
+        print("leopard-rtl: error: the RTL did not match the golden or performance model "
+              "(see the summary's 'variants')", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def core_table(summary: dict[str, Any]) -> str:
+    """Readable table of ``simulate --unit core``: cycles and speedups per head."""
+    v = summary["variants"]
+    exact = all(all(x["golden_match"].values()) for x in v.values())
+    model = all(x["cycles_match_model"] for x in v.values())
+    lines = [
+        f"LeOPArd core, preset {summary['config']}, {summary['simulator']}, "
+        f"trace {summary['trace']}",
+        f"RTL outputs == golden model (all variants): {'yes' if exact else 'NO'};  "
+        f"RTL cycles == performance model: {'yes' if model else 'NO'}",
+        "",
+        f"{'head':>5} {'keys':>7} {'survivors':>9} {'pruned':>7} {'LeOPArd':>9} "
+        f"{'pruning-only':>12} {'baseline':>9} {'speedup':>8} {'(pruning-only)':>14}",
+    ]
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        pruned = 1 - r["survivors"] / max(1, r["keys"])
+        return (f"{name:>5} {r['keys']:>7} {r['survivors']:>9} {pruned:>7.1%} "
+                f"{r['cycles']:>9} {r['pruning_only_cycles']:>12} {r['baseline_cycles']:>9} "
+                f"{r['baseline_cycles'] / r['cycles']:>7.3f}x "
+                f"{r['baseline_cycles'] / r['pruning_only_cycles']:>13.3f}x")
+
+    lines += [row(str(h["head"]), h) for h in summary["heads"]]
+    lines.append(row("total", summary["total"]))
+    lines.append(f"(cycles per head: first query accepted to last output; K/V loading, "
+                 f"{v['leopard']['load_cycles'][0]} cycles per head here, excluded)")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulator build directory (default: build/sim/<unit>-<preset>)")
     p.add_argument("--out", required=True, help="result .npz")
     p.add_argument("--pretty", action="store_true")
+    p.add_argument("--format", choices=("json", "table"), default="json",
+                   help="print the summary as JSON (default) or, for the core, a table")
+    p.add_argument("--summary", default=None, help="also write the JSON summary here")
     p.set_defaults(func=cmd_simulate)
 
     for mod_name in EXTRA_COMMANDS:
