@@ -335,6 +335,11 @@ PRESETS: dict[str, LeopardConfig] = {
     "baseline": _PAPER.replace(early_termination=False, pruning=False, name="baseline"),
     "pruning_only": _PAPER.replace(early_termination=False, pruning=True,
                                    name="pruning_only"),
+    # From `leopard-rtl sweep` (issue 8, results/eval/sweep.md): best speedup per area of
+    # lanes x qk_bits x back-end width among the points with mean output error <= 0.5 V LSB
+    # (1.04x faster at 0.97x area than `paper`): the paper design, back end F=6/E=12/R=12.
+    "sweep_best": _PAPER.replace(exp_frac_bits=6, exp_bits=12, recip_bits=12,
+                                 name="sweep_best"),
 }
 
 
