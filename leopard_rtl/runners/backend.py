@@ -32,7 +32,14 @@ from sim.golden import (
 )
 from sim.trace import Trace
 
-from .common import SIMULATORS, build_testbench, pack, run_testbench, unpack
+from .common import (
+    SIMULATORS,
+    TB_OUTPUT_PROCESS,
+    build_testbench,
+    pack,
+    run_testbench,
+    unpack,
+)
 
 __all__ = ["simulate", "expected", "predicted_cycles", "write_stimulus", "build",
            "pack", "unpack", "SIMULATORS"]
@@ -190,29 +197,7 @@ module tb;
     end
   end
 
-  initial begin
-    @(negedge clk);
-    forever begin
-      @(negedge clk);
-      out_ready = (stall_out == 0) || (($urandom % 100) >= stall_out);
-      #1;
-      if (out_valid && out_ready) begin
-        $fwrite(fo, "O %0d %h\\n", cycle, out_payload);
-        got = got + 1;
-        if (got == total) begin
-          @(negedge clk);
-          $fclose(fo);
-          $finish;
-        end
-      end
-      if (cycle > limit) begin
-        $fwrite(fo, "T %0d\\n", cycle);
-        $fclose(fo);
-        $finish;
-      end
-    end
-  end
-endmodule
+{TB_OUTPUT_PROCESS}endmodule
 """
 
 

@@ -12,10 +12,39 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SIMULATORS", "pack", "unpack", "tool", "run_tool", "user_error",
+__all__ = ["SIMULATORS", "TB_OUTPUT_PROCESS", "pack", "unpack", "tool", "run_tool", "user_error",
            "verilator_build_args", "build_testbench", "run_testbench"]
 
 SIMULATORS = ("verilator", "icarus")
+
+#: The output process shared by the file-driven testbenches: ``out`` is ready except in a
+#: random ``stall_out`` percent of cycles; each transfer is logged as ``O <cycle> <hex>``;
+#: the run ends after ``total`` outputs, or at cycle ``limit`` with ``T <cycle>``. Expects
+#: ``clk``, ``out_payload``/``out_valid``/``out_ready``, ``fo``, ``cycle``, ``got``,
+#: ``total``, ``stall_out`` and ``limit`` in the testbench.
+TB_OUTPUT_PROCESS = """  initial begin
+    @(negedge clk);
+    forever begin
+      @(negedge clk);
+      out_ready = (stall_out == 0) || (($urandom % 100) >= stall_out);
+      #1;
+      if (out_valid && out_ready) begin
+        $fwrite(fo, "O %0d %h\\n", cycle, out_payload);
+        got = got + 1;
+        if (got == total) begin
+          @(negedge clk);
+          $fclose(fo);
+          $finish;
+        end
+      end
+      if (cycle > limit) begin
+        $fwrite(fo, "T %0d\\n", cycle);
+        $fclose(fo);
+        $finish;
+      end
+    end
+  end
+"""
 
 
 def user_error(message: str) -> Exception:
