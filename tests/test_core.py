@@ -24,7 +24,7 @@ from leopard_rtl.runners.frontend import icarus_compat
 from leopard_rtl.top import LeopardCore
 from sim import perf
 from sim.golden import run_golden
-from sim.trace import Trace, save_trace
+from sim.trace import Trace, load_trace, save_trace
 from sim.vectors import random_trace
 from tests.conftest import require_tool
 
@@ -125,8 +125,7 @@ def test_core_stalls_keep_outputs_exact(seed: int, build_root: Path) -> None:
 def test_core_real_trace(build_root: Path) -> None:
     """The committed real MiniLM trace: bit-exact and cycle-exact."""
     require_tool("verilator")
-    t = __import__("sim.trace", fromlist=["load_trace"]).load_trace(
-        ROOT / "traces" / "minilm" / "sample_l3.npz")
+    t = load_trace(ROOT / "traces" / "minilm" / "sample_l3.npz")
     cfg = preset("minilm").replace(max_keys=64, name="minilm64")
     got = run_trace(t, cfg, simulator="verilator", build_dir=build_root / "core" / "minilm64")
     _assert_exact(t, cfg, got, 0)
