@@ -216,13 +216,6 @@ def build(cfg: LeopardConfig, simulator: str, build_dir: Path) -> Path:
                            icarus_fix=icarus_compat)
 
 
-def run_stimulus(exe: Path, simulator: str, stim: Path, out: Path, *, stall_in: int = 0,
-                 stall_out: int = 0, seed: int = 1) -> list[str]:
-    """Run a built testbench on ``stim``; return the lines of its output file."""
-    return run_testbench(exe, simulator, stim, out, stall_in=stall_in, stall_out=stall_out,
-                         seed=seed)
-
-
 def parse_output(lines: list[str], cfg: LeopardConfig, heads: int, n_queries: int
                  ) -> dict[str, np.ndarray]:
     """Outputs, flags and per-head cycles from the testbench's output lines."""
@@ -272,7 +265,7 @@ def run_arrays(score: np.ndarray, mask: np.ndarray, v: np.ndarray, mant: np.ndar
     run_dir.mkdir(parents=True, exist_ok=True)
     stim = run_dir / "stim.txt"
     write_stimulus(stim, score, mask, v, mant, shift, cfg)
-    lines = run_stimulus(exe, simulator, stim, run_dir / "out.txt", stall_in=stall_in,
+    lines = run_testbench(exe, simulator, stim, run_dir / "out.txt", stall_in=stall_in,
                          stall_out=stall_out, seed=seed)
     H, Nq, _ = np.asarray(score).shape
     return parse_output(lines, cfg, H, Nq)
