@@ -27,11 +27,12 @@ class RestoringDivider(wiring.Component):
     compares the partial remainder with the divisor, emits the quotient bit, subtracts
     when it is 1 and doubles the remainder: no multiplier.
 
-    Timing: ``start`` is sampled on a clock edge; quotient bits come out combinationally
+    Timing: ``start`` is sampled on a clock edge; quotient bits come out of a register
     on ``q_bit`` (with ``q_valid``) in the ``quotient_bits`` following cycles, MSB first,
-    ``q_last`` marking the last one; ``quotient`` holds the full result from the cycle
-    after the last bit until the next ``start``. ``busy`` is high while bits are being
-    produced. Reset: idle (``busy`` low); datapath registers are reset-less.
+    ``q_last`` marking the last one (the bit is computed a cycle ahead, so a consumer's
+    fan-out is not behind the comparator); ``quotient`` holds the full result from the
+    cycle after the last bit until the next ``start``. ``busy`` is high while bits are
+    being produced. Reset: idle (``busy`` low); datapath registers are reset-less.
 
     Parameters
     ----------
@@ -47,7 +48,7 @@ class RestoringDivider(wiring.Component):
     dividend, divisor : In(unsigned(width))
         Sampled when ``start`` is high.
     q_valid, q_bit, q_last : Out(1)
-        The quotient bit of this cycle, MSB first.
+        The quotient bit of this cycle, MSB first (``q_bit`` is a register output).
     quotient : Out(unsigned(quotient_bits))
     busy : Out(1)
     """
@@ -79,15 +80,22 @@ class RestoringDivider(wiring.Component):
         quo = Signal(qb, reset_less=True)
         count = Signal(range(qb + 1))
         busy = Signal()
-        bit = Signal()
-        m.d.comb += [bit.eq(rem >= dsr), self.q_bit.eq(bit), self.q_valid.eq(busy),
+        # The quotient bit is registered (``bit == rem >= dsr`` holds while busy): it is
+        # computed one cycle ahead from the next remainder, so q_bit leaves a flip-flop.
+        bit = Signal(reset_less=True)
+        rem_next = Signal(w + 1)
+        nxt = Signal()
+        m.d.comb += [rem_next.eq(Mux(bit, rem - dsr, rem) << 1),
+                     nxt.eq(Mux(self.start, self.dividend >= self.divisor, rem_next >= dsr)),
+                     self.q_bit.eq(bit), self.q_valid.eq(busy),
                      self.q_last.eq(busy & (count == 1)), self.busy.eq(busy),
                      self.quotient.eq(quo)]
+        m.d.sync += bit.eq(nxt)
         with m.If(self.start):
             m.d.sync += [rem.eq(self.dividend), dsr.eq(self.divisor), count.eq(qb),
                          busy.eq(1), quo.eq(0)]
         with m.Elif(busy):
-            m.d.sync += [rem.eq(Mux(bit, rem - dsr, rem) << 1), quo.eq((quo << 1) | bit),
+            m.d.sync += [rem.eq(rem_next), quo.eq((quo << 1) | bit),
                          count.eq(count - 1), busy.eq(count != 1)]
         return m
 
