@@ -19,7 +19,7 @@ from typing import Any
 from ..config import LeopardConfig
 from .pdk import Pdk, resolve_pdk
 from .sta import run_sta
-from .synth import sram_area_um2, synthesize
+from .synth import DEFAULT_MAX_FANOUT, sram_area_um2, synthesize
 
 __all__ = ["default_unit", "emit_unit", "synth_unit", "synth_verilog", "summary_text",
            "DEFAULT_MACRO_BITS"]
@@ -82,12 +82,13 @@ def _stubs(verilog: Path, out_dir: Path) -> tuple[list[Path], list[dict[str, Any
 
 def synth_verilog(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float,
                   macro_bits: int | None = DEFAULT_MACRO_BITS, io_pct: float = 0.2,
-                  activity: float = 0.1, activity_tcl: Path | None = None) -> dict[str, Any]:
+                  activity: float = 0.1, activity_tcl: Path | None = None,
+                  max_fanout: int = DEFAULT_MAX_FANOUT) -> dict[str, Any]:
     """Synthesize and time ``top`` of ``verilog``; the report dict (also written)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stubs, inst_macros = _stubs(verilog, out_dir)
     syn = synthesize(verilog, top, pdk, out_dir, clock_ns=clock_ns,
-                     macro_bits=macro_bits or None, stubs=stubs)
+                     macro_bits=macro_bits or None, stubs=stubs, max_fanout=max_fanout)
     for m in inst_macros:
         m["bits"] = m["width"] * m["size"]
         m["area_um2"] = round(sram_area_um2(pdk.name, m["bits"]), 3)
@@ -111,7 +112,7 @@ def synth_unit(unit: str | None, cfg: LeopardConfig, pdk_name: str, out_dir: Pat
                clock_ns: float | None = None, liberty: list[str] | None = None,
                lef: list[str] | None = None, platform_dir: str | None = None,
                macro_bits: int | None = DEFAULT_MACRO_BITS, io_pct: float = 0.2,
-               activity: float = 0.1) -> dict[str, Any]:
+               activity: float = 0.1, max_fanout: int = DEFAULT_MAX_FANOUT) -> dict[str, Any]:
     """Emit, synthesize and time ``unit`` for ``cfg`` on ``pdk_name`` (see module doc)."""
     t0 = time.monotonic()
     unit = unit or default_unit(cfg)
@@ -120,7 +121,8 @@ def synth_unit(unit: str | None, cfg: LeopardConfig, pdk_name: str, out_dir: Pat
     verilog, top, manifest = emit_unit(unit, cfg, out_dir / "rtl")
     t_emit = time.monotonic() - t0
     report = synth_verilog(verilog, top, pdk, out_dir, clock_ns=clock_ns or pdk.clock_ns,
-                           macro_bits=macro_bits, io_pct=io_pct, activity=activity)
+                           macro_bits=macro_bits, io_pct=io_pct, activity=activity,
+                           max_fanout=max_fanout)
     report.update({"unit": unit, "preset": cfg.name, "config": cfg.to_dict(),
                    "latencies": manifest.get("latencies", {})})
     report["seconds"]["emit"] = round(t_emit, 2)
@@ -143,6 +145,12 @@ def summary_text(r: dict[str, Any]) -> str:
                      f"{sum(m['bits'] for m in s['macros'])} bits, est. "
                      f"{s['macro_area_um2']:.1f} um^2")
     lines.append("  blocks    " + ", ".join(f"{k} {v:.1f}" for k, v in s["blocks_um2"].items()))
+    fo = s.get("fanout") or {}
+    if fo:
+        lines.append(f"  fan-out   {fo['buffers']} x {fo['buffer_cell']} "
+                     f"({fo['area_um2']:.1f} um^2) on {fo['nets_repaired']} nets with more "
+                     f"than {fo['max_fanout']} loads (worst fan-out {fo['worst_fanout_before']}"
+                     f" -> {fo['worst_fanout_after']})")
     lines += [f"  timing    worst slack {t['worst_slack_ns']:.3f} ns, fmax "
               f"{t['fmax_mhz']:.1f} MHz; critical path {cp.get('startpoint', '?')} -> "
               f"{cp.get('endpoint', '?')} ({cp.get('arrival_ns', '?')} ns)",

@@ -14,6 +14,7 @@ steps for standalone use) is::
     stat -json -liberty ...             ; per-module area (hierarchical split)
     flatten ; opt_clean ; stat -json    ; the totals
     write_verilog -noattr -noexpr       ; netlist for OpenSTA
+    [fan-out repair in Python: buffer trees on nets with > 16 loads, leopard_rtl.flow.fanout]
 
 Hierarchy is kept through mapping (ORFS ``SYNTH_HIERARCHICAL=1`` style), so no logic is
 shared across block boundaries and the per-block areas add up to the total. Nets keep one
@@ -61,6 +62,9 @@ SRAM_MODEL: dict[str, dict[str, float]] = {
 _MACRO_TYPE = "LEOPARD_SRAM"
 
 #: ABC script for liberty mapping: Yosys's default delay script plus buffering and sizing.
+#: nets with more loads than this get a buffer tree after mapping (leopard_rtl.flow.fanout)
+DEFAULT_MAX_FANOUT = 16
+
 ABC_SCRIPT = ("+strash;&get,-n;&fraig,-x;&put;scorr;dc2;dretime;strash;&get,-n;&dch,-f;"
               "&nf,{D};&put;buffer,-p;upsize,{D};dnsize,{D};stime,-p")
 
@@ -112,6 +116,8 @@ class SynthResult:
     #: per-module own area (module -> um^2, cells)
     modules: dict[str, dict[str, float]]
     macros: list[dict[str, Any]] = field(default_factory=list)
+    #: what the fan-out repair did (:class:`~leopard_rtl.flow.fanout.FanoutResult`)
+    fanout: dict[str, Any] = field(default_factory=dict)
     macro_area_um2: float = 0.0
     sequential_area_um2: float = 0.0
     seconds: float = 0.0
@@ -124,7 +130,7 @@ class SynthResult:
                 "sequential_area_um2": round(self.sequential_area_um2, 3),
                 "cells_by_type": self.cells_by_type,
                 "blocks_um2": {k: round(v, 3) for k, v in self.blocks.items()},
-                "modules": self.modules, "macros": self.macros,
+                "modules": self.modules, "macros": self.macros, "fanout": self.fanout,
                 "macro_area_um2": round(self.macro_area_um2, 3),
                 "total_area_with_macros_um2": round(self.area_um2 + self.macro_area_um2, 3),
                 "seconds": round(self.seconds, 2),
@@ -259,8 +265,15 @@ def _macros(out_dir: Path, pdk: str) -> list[dict[str, Any]]:
 
 def synthesize(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float,
                macro_bits: int | None = None, stubs: list[Path] | None = None,
-               timeout: float = 3600) -> SynthResult:
-    """Synthesize ``top`` from ``verilog`` onto ``pdk`` into ``out_dir``."""
+               timeout: float = 3600, max_fanout: int = DEFAULT_MAX_FANOUT) -> SynthResult:
+    """Synthesize ``top`` from ``verilog`` onto ``pdk`` into ``out_dir``.
+
+    Then buffer nets with more than ``max_fanout`` loads (:mod:`~leopard_rtl.flow.fanout`;
+    0 disables it; the buffers are counted in the area, cells and ``blocks``).
+    """
+    if max_fanout < 0 or max_fanout == 1:
+        raise SynthError(f"--max-fanout must be 0 (no fan-out repair) or >= 2, "
+                         f"not {max_fanout}")
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("macros_dump.txt", "macros.json"):
         (out_dir / stale).unlink(missing_ok=True)
@@ -283,10 +296,24 @@ def synthesize(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: fl
     # OpenSTA reads no parameters on instances; the macros become black boxes there.
     text = re.sub(rf"({_MACRO_TYPE}|\\\$paramod\S*{_MACRO_TYPE}\S*)\s*#\(.*?\n\s*\)\s*(\S+\s*\()",
                   rf"{_MACRO_TYPE} \2", text, flags=re.S)
+    fan: dict[str, Any] = {}
+    area = float(design.get("area", 0.0))
+    n_cells = int(design.get("num_cells", 0))
+    if max_fanout:
+        from .fanout import pick_buffer, read_liberty_cells, repair_fanout
+        lib_cells = read_liberty_cells(pdk.liberty)
+        buf = pick_buffer(lib_cells, pdk.dont_use)
+        (out_dir / "netlist_unbuffered.v").write_text(text)
+        text, fres = repair_fanout(text, top, lib_cells, buf, max_fanout)
+        fan = {"max_fanout": max_fanout, **fres.to_dict()}
+        if fres.buffers:
+            area += fres.area_um2
+            n_cells += fres.buffers
+            cbt[buf.name] = cbt.get(buf.name, 0) + fres.buffers
+            blocks["(fan-out buffers)"] = fres.area_um2
     net.write_text(text)
     return SynthResult(netlist=out_dir / "netlist.v", top=top,
-                       area_um2=float(design.get("area", 0.0)),
-                       cells=int(design.get("num_cells", 0)), flops=flops,
+                       area_um2=area, cells=n_cells, flops=flops, fanout=fan,
                        cells_by_type=dict(sorted(cbt.items())), blocks=blocks,
                        modules=modules, macros=macros,
                        macro_area_um2=sum(m["area_um2"] for m in macros),
