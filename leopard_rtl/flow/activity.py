@@ -1,15 +1,19 @@
 """VCDs of the real units running a real trace, for the power flow.
 
-The simulation runners (``leopard_rtl.runners.frontend`` / ``backend``, owned by the RTL
-engineers) do not dump waveforms. This module reuses their generated testbenches and
-stimulus writers unchanged, adds a small ``$dumpvars`` module for the DUT, and runs the
-unit's emitted Verilog under Icarus on every head of the trace. Returns the VCD, the
-hierarchical scope of the DUT in it, and the simulated cycles.
+The simulation runners (``leopard_rtl.runners.frontend`` / ``backend``) do not dump
+waveforms. This module reuses their generated testbenches and stimulus writers unchanged,
+wraps the testbench in a top module that calls ``$dumpfile``/``$dumpvars`` for the DUT,
+and runs the unit's emitted Verilog on the heads of the trace, with Verilator
+(``--binary --timing --trace``, the default: ~100x faster than Icarus here) or Icarus
+(with :func:`leopard_rtl.runners.frontend.icarus_compat`, as the runners do; without it a
+configuration whose registers are written with their initial values keeps ``x`` in
+Icarus and never finishes). Returns the VCD, the hierarchical scope of the DUT in it, and
+the heads simulated.
 
-The coupling is to these runner functions: frontend ``testbench_verilog(cfg)``,
-``write_stimulus(path, heads, cfg)`` (reads ``stim.txt``, module ``tb_top.u.dut``);
-backend ``front(trace, cfg)``, ``write_stimulus(path, score, mask, v, mant, shift, cfg)``,
-``testbench(cfg)`` (``+stim=``/``+out=``, module ``tb.dut``).
+The coupling is to these runner functions: frontend ``testbench_verilog(cfg)`` (module
+``tb`` inside ``tb_top``, ``tb_top.u.dut``), ``write_stimulus(path, heads, cfg)`` (reads
+``stim.txt``); backend ``front(trace, cfg)``, ``write_stimulus(path, score, mask, v,
+mant, shift, cfg)``, ``testbench(cfg)`` (module ``tb``, ``+stim=``/``+out=``, ``tb.dut``).
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ class ActivityError(Exception):
     """The activity simulation could not run."""
 
 
-def _dump_module(scope: str, vcd: str) -> str:
-    return ("module leopard_vcd_dump;\n"
-            f'  initial begin $dumpfile("{vcd}"); $dumpvars(0, {scope}); end\n'
+def _dump_module(tb_module: str, dut_path: str, vcd: str) -> str:
+    """A top module instantiating the (port-less) testbench and dumping its DUT."""
+    return ("`timescale 1ns/1ps\n"
+            "module leopard_vcd_top;\n"
+            f"  {tb_module} t ();\n"
+            f'  initial begin $dumpfile("{vcd}"); $dumpvars(0, t.{dut_path}); end\n'
             "endmodule\n")
 
 
@@ -40,15 +47,40 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> None:
         raise ActivityError(f"{cmd[0]} failed in {cwd}: {(proc.stderr or proc.stdout)[-500:]}")
 
 
+def _build_and_run(simulator: str, work: Path, sources: list[str], plusargs: list[str],
+                   timeout: float) -> None:
+    from leopard_rtl.runners.common import tool, verilator_build_args
+
+    if simulator == "verilator":
+        verilator = tool("verilator")
+        _run([verilator, *verilator_build_args(), "--trace", "--top-module", "leopard_vcd_top",
+              "-Mdir", "obj_dir", "-o", "Vact", *sources], work, timeout)
+        _run([str((work / "obj_dir" / "Vact").resolve()), *plusargs], work, timeout)
+    elif simulator == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise ActivityError("Icarus Verilog (iverilog, vvp) not found; "
+                                "apt-get install iverilog")
+        _run(["iverilog", "-g2012", "-o", "act.vvp", "-s", "leopard_vcd_top", *sources],
+             work, timeout)
+        _run(["vvp", "-n", "act.vvp", *plusargs], work, timeout)
+    else:
+        raise ActivityError(f"simulator must be verilator or icarus, not {simulator!r}")
+
+
 def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
-                 heads: int | None = None, timeout: float = 3600) -> tuple[Path, str, int]:
+                 heads: int | None = None, timeout: float = 3600,
+                 simulator: str = "verilator") -> tuple[Path, str, int]:
     """Run ``verilog`` (the emitted ``unit``) on the first ``heads`` heads of ``trace``
-    (all when None); returns (VCD, DUT scope, heads simulated)."""
+    (all when None) with ``simulator``; returns (VCD, DUT scope in it, heads simulated)."""
+    from leopard_rtl.runners.frontend import icarus_compat
+
     n_heads = trace.heads if heads is None else max(1, min(heads, trace.heads))
-    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        raise ActivityError("Icarus Verilog (iverilog, vvp) not found; apt-get install iverilog")
     work.mkdir(parents=True, exist_ok=True)
     vcd = work / "activity.vcd"
+    vcd.unlink(missing_ok=True)
+    rtl = work / "dut.v"
+    text = Path(verilog).read_text()
+    rtl.write_text(icarus_compat(text) if simulator == "icarus" else text)
     if unit == "frontend":
         from leopard_rtl.runners import frontend as rf
         from sim.golden import check_fits, threshold_register
@@ -58,16 +90,12 @@ def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
         th = threshold_register(trace.threshold, cfg)
         nq = trace.q.shape[1]
         n_visible = vis.sum(axis=-1).astype(np.int64)
-        heads = [{"k": trace.k[h], "q": trace.q[h], "n_visible": n_visible,
-                  "threshold": np.full(nq, th[h]), "et": cfg.early_termination,
-                  "pr": cfg.pruning} for h in range(n_heads)]
+        head_list = [{"k": trace.k[h], "q": trace.q[h], "n_visible": n_visible,
+                      "threshold": np.full(nq, th[h]), "et": cfg.early_termination,
+                      "pr": cfg.pruning} for h in range(n_heads)]
         (work / "tb.v").write_text(rf.testbench_verilog(cfg))
-        rf.write_stimulus(work / "stim.txt", heads, cfg)
-        scope = "tb_top.u.dut"
-        (work / "dump.v").write_text(_dump_module(scope, vcd.name))
-        _run(["iverilog", "-g2012", "-o", "act.vvp", "-s", "tb_top", "-s", "leopard_vcd_dump",
-              "tb.v", "dump.v", str(verilog.resolve())], work, timeout)
-        _run(["vvp", "-n", "act.vvp"], work, timeout)
+        rf.write_stimulus(work / "stim.txt", head_list, cfg)
+        tb_module, dut_path, plusargs = "tb_top", "u.dut", []
     elif unit == "backend":
         from leopard_rtl.runners import backend as rb
 
@@ -76,13 +104,11 @@ def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
         rb.write_stimulus(work / "stim.txt", fe["score"][sl], fe["mask"][sl], trace.v[sl],
                           fe["mant"][sl], fe["shift"][sl], cfg)
         (work / "tb.v").write_text(rb.testbench(cfg))
-        scope = "tb.dut"
-        (work / "dump.v").write_text(_dump_module(scope, vcd.name))
-        _run(["iverilog", "-g2012", "-o", "act.vvp", "-s", "tb", "-s", "leopard_vcd_dump",
-              "tb.v", "dump.v", str(verilog.resolve())], work, timeout)
-        _run(["vvp", "-n", "act.vvp", "+stim=stim.txt", "+out=out.txt"], work, timeout)
+        tb_module, dut_path, plusargs = "tb", "dut", ["+stim=stim.txt", "+out=out.txt"]
     else:
         raise ActivityError(f"no activity testbench for unit {unit!r} (frontend, backend)")
+    (work / "dump.v").write_text(_dump_module(tb_module, dut_path, vcd.name))
+    _build_and_run(simulator, work, ["dump.v", "tb.v", rtl.name], plusargs, timeout)
     if not vcd.is_file():
         raise ActivityError(f"simulation wrote no VCD in {work}")
-    return vcd, scope, n_heads
+    return vcd, f"leopard_vcd_top.t.{dut_path}", n_heads

@@ -2,8 +2,8 @@
 
 Method (docs/ENERGY.md):
 
-1. Simulate the unit's RTL Verilog (the same file Yosys reads) on the trace with Icarus
-   and dump a VCD of the DUT (:mod:`leopard_rtl.flow.activity`).
+1. Simulate the unit's RTL Verilog (the same file Yosys reads) on the trace with
+   Verilator (default) or Icarus and dump a VCD of the DUT (:mod:`leopard_rtl.flow.activity`).
 2. :func:`vcd_activity` counts, per signal bit, toggles per clock cycle (rising edges of
    ``clk``) and the fraction of cycles it is high (duty).
 3. :func:`activity_tcl` maps them onto the synthesized netlist: every flip-flop whose
@@ -51,8 +51,13 @@ def vcd_activity(vcd: Path, root: str = "", clock: str = "clk"
     ids: dict[str, list[tuple[str, int]]] = {}
     scope: list[str] = []
     clk_id = None
-    text = Path(vcd).read_text()
-    head, _, body = text.partition("$enddefinitions")
+    fh = open(vcd)                       # streamed: VCDs of real traces are 100s of MB
+    head_lines = []
+    for line in fh:
+        head_lines.append(line)
+        if "$enddefinitions" in line:
+            break
+    head = "".join(head_lines)
     want = root.split(".") if root else None
     for tok in re.finditer(r"\$scope\s+\w+\s+(\S+)\s+\$end|\$upscope\s+\$end|"
                            r"\$var\s+\w+\s+(\d+)\s+(\S+)\s+(\S+)(?:\s+\[[^\]]*\])?\s+\$end", head):
@@ -61,7 +66,7 @@ def vcd_activity(vcd: Path, root: str = "", clock: str = "clk"
         elif tok.group(2) is None:
             scope.pop()
         else:
-            width, code, name = int(tok.group(2)), tok.group(3), tok.group(4)
+            width, code, name = int(tok.group(2)), tok.group(3), tok.group(4).lstrip("\\")
             base = want if want is not None else scope[:1]
             if scope[:len(base)] != base:
                 continue
@@ -70,48 +75,62 @@ def vcd_activity(vcd: Path, root: str = "", clock: str = "clk"
             if len(scope) == len(base) and name == clock:
                 clk_id = code
     if clk_id is None:
+        fh.close()
         raise ValueError(f"{vcd}: no {clock!r} signal in scope {root or '(top)'}")
-    cur: dict[str, str] = {}
-    toggles: dict[str, np.ndarray] = {}
-    high: dict[str, np.ndarray] = {}
     widths = {c: v[0][1] for c, v in ids.items()}
+    # One pass over the value changes: per signal, the rising-edge count at each change
+    # and the value; then per signal, vectorized toggles and duty (a value set before
+    # edge c+1 holds at edges c+1 .. next change).
+    at: dict[str, list[int]] = {c: [] for c in widths}
+    vals: dict[str, list[str]] = {c: [] for c in widths}
     cycles = 0
-    for line in body.splitlines():
-        if not line or line[0] in "#$":
-            continue
-        if line[0] in "bB":
-            val, code = line[1:].split()
-        else:
-            val, code = line[0], line[1:].strip()
-        if code not in widths:
-            continue
-        w = widths[code]
-        val = val.lower().replace("x", "0").replace("z", "0").rjust(w, "0")[-w:]
-        if code == clk_id:
-            if val == "1" and cur.get(code) == "0":
-                cycles += 1
-                for c, v in cur.items():
-                    high.setdefault(c, np.zeros(widths[c]))
-                    high[c] += np.frombuffer(v.encode(), np.uint8) == ord("1")
-            cur[code] = val
-            continue
-        old = cur.get(code)
-        if old is not None:
-            t = toggles.setdefault(code, np.zeros(w))
-            t += np.frombuffer(old.encode(), np.uint8) != np.frombuffer(val.encode(), np.uint8)
-        cur[code] = val
+    clk_val = ""
+    with fh:
+        for val, code in _vcd_changes(fh):
+            if code == clk_id:
+                if val == "1" and clk_val == "0":
+                    cycles += 1
+                clk_val = val
+                continue
+            lst = at.get(code)
+            if lst is not None:
+                lst.append(cycles)
+                vals[code].append(val)
     out: dict[str, tuple[float, float]] = {}
     n = max(cycles, 1)
+    table = str.maketrans("xXzZ", "0000")
     for code, names in ids.items():
         w = widths[code]
-        t = toggles.get(code, np.zeros(w)) / n
-        h = high.get(code, np.zeros(w)) / n
+        t = np.zeros(w)
+        h = np.zeros(w)
+        if vals[code]:
+            text = "".join(v.translate(table).rjust(w, "0")[-w:] for v in vals[code])
+            bits = (np.frombuffer(text.encode(), np.uint8) == ord("1")).reshape(-1, w)
+            t = (bits[1:] != bits[:-1]).sum(axis=0).astype(float)
+            edges = np.asarray(at[code], dtype=np.int64)
+            hold = np.diff(np.append(edges, cycles))
+            h = (bits * hold[:, None]).sum(axis=0).astype(float)
+        t /= n
+        h /= n
         for path, _ in names:
             for i in range(w):
                 bit = w - 1 - i          # VCD vectors are MSB first
                 key = f"{path}[{bit}]" if w > 1 else path
                 out[key] = (float(t[i]), float(h[i]))
     return out, cycles
+
+
+def _vcd_changes(lines: Any) -> Any:
+    """(value, id code) of every value change line after the header."""
+    for line in lines:
+        c0 = line[:1]
+        if not c0 or c0 in "#$rR\n":
+            continue
+        if c0 == "b" or c0 == "B":
+            val, code = line[1:].split()
+            yield val, code
+        else:
+            yield c0, line[1:].strip()
 
 
 def flop_outputs(netlist: Path, pdk: Pdk) -> list[tuple[str, str, str]]:
@@ -192,7 +211,7 @@ def activity_tcl(netlist: Path, pdk: Pdk, rates: dict[str, tuple[float, float]],
 
 def unit_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: Path, *,
                 clock_ns: float | None, activity_source: str, activity: float = 0.1,
-                heads: int | None = None,
+                heads: int | None = None, simulator: str = "verilator",
                 synth_cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Power and energy per head of one unit (see :func:`energy_per_head`).
 
@@ -230,7 +249,7 @@ def unit_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: Path, *
     if activity_source == "vcd":
         t1 = time.monotonic()
         vcd, scope, n_heads = simulate_vcd(unit, trace, cfg, out_dir / "sim", verilog,
-                                           heads=heads)
+                                           heads=heads, simulator=simulator)
         t_sim = time.monotonic() - t1
         rates, cycles = vcd_activity(vcd, scope)
         pdk = resolve_pdk(pdk_name, LIB_CACHE)
@@ -249,6 +268,7 @@ def unit_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: Path, *
         cyc = cycles / n_heads
         row.update({"sim_heads": n_heads, "sim_cycles": cycles, "cycles_per_head": cyc,
                     "annotation": stats, "activity_used": mean_act, "method": "vcd-mean",
+                    "simulator": simulator,
                     "seconds": {"synth": round(t_synth, 1), "simulate": round(t_sim, 1),
                                 "total": round(time.monotonic() - t0, 1)}})
     else:
@@ -264,18 +284,19 @@ def unit_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: Path, *
 def energy_per_head(cfg: Any, trace_path: Path, pdk_name: str, out_dir: Path, *,
                     unit: str | None = None, clock_ns: float | None = None,
                     activity_source: str = "vcd", activity: float = 0.1,
-                    heads: int | None = None) -> dict[str, Any]:
+                    heads: int | None = None, simulator: str = "verilator") -> dict[str, Any]:
     """Energy per head of LeOPArd, pruning-only and the baseline on a trace.
 
     For each variant and unit (``frontend`` and ``backend``, or ``unit``): synthesize,
     then
 
     * ``activity_source="vcd"``: simulate the unit's Verilog on every head of the trace
-      (Icarus, :mod:`~leopard_rtl.flow.activity`), annotate flip-flop and input
-      activities (see the module docstring: the mean register toggle rate is what
-      OpenSTA 2.0.17 can use), and take energy/head = power x (simulated cycles / heads)
-      x clock period: the energy of the whole simulated run (loading K/V, queries,
-      drain) divided by the heads (the first ``heads`` heads; all when None);
+      (``simulator``: Verilator or Icarus, :mod:`~leopard_rtl.flow.activity`),
+      annotate flip-flop and input activities (see the module docstring: the mean
+      register toggle rate is what OpenSTA 2.0.17 can use), and take energy/head =
+      power x (simulated cycles / heads) x clock period: the energy of the whole
+      simulated run (loading K/V, queries, drain) divided by the heads (the first
+      ``heads`` heads; all when None);
     * ``"global"``: every register and input toggles ``activity`` times per cycle (the
       average-activity approximation) and cycles/head come from the performance model.
 
@@ -293,7 +314,8 @@ def energy_per_head(cfg: Any, trace_path: Path, pdk_name: str, out_dir: Path, *,
     for name, vcfg in variants.items():
         rows = {u: unit_energy(u, vcfg, trace, pdk_name, out_dir / name / u,
                                clock_ns=clock_ns, activity_source=activity_source,
-                               activity=activity, heads=heads, synth_cache=cache)
+                               activity=activity, heads=heads, simulator=simulator,
+                               synth_cache=cache)
                 for u in units}
         res["variants"][name] = {
             "units": rows,
