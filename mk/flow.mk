@@ -18,7 +18,7 @@ pnr: setup
 	    --out $(FLOW_OUT)/pnr-$(FLOW_PRESET)-$(FLOW_UNIT)
 
 qor: setup
-	$(VENV)/bin/leopard-rtl qor --out $(FLOW_OUT)/qor --doc docs/QOR.md
+	$(VENV)/bin/leopard-rtl qor --out $(FLOW_OUT)/qor --doc docs/QOR.md --readme README.md
 
 energy: setup
 	$(VENV)/bin/leopard-rtl energy --preset minilm --trace traces/minilm/sample_l3.npz \

@@ -4,8 +4,8 @@
 [--pdk osu018|sky130hd|nangate45|asap7] [--clock-ns X] [--liberty F]... [--lef F]
 [--platform-dir D] --out DIR``
     Yosys + OpenSTA; writes DIR/report.json, DIR/summary.txt, DIR/netlist.v.
-``leopard-rtl pnr [--preset P (default tiny)] [--unit U] --out DIR [--clock-ns X]
-[--utilization U]``
+``leopard-rtl pnr [--preset P (default tiny)] [--unit U (default frontend)] --out DIR
+[--clock-ns X] [--utilization U (default 75)]``
     qflow place-and-route on osu018; DIR/pnr_report.json, DIR/layout.png.
 ``leopard-rtl qor --out DIR``
     the QoR table (docs/QOR.md form) over presets x PDKs x units.
@@ -68,7 +68,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         rep = synth_unit(args.unit, cfg, args.pdk, Path(args.out), clock_ns=args.clock_ns,
                          liberty=args.liberty or None, lef=args.lef or None,
                          platform_dir=args.platform_dir,
-                         macro_bits=args.macro_bits, activity=args.activity)
+                         macro_bits=args.macro_bits, activity=args.activity,
+                         max_fanout=args.max_fanout)
     except _flow_errors() as exc:
         raise _user_error(exc) from None
     print((Path(args.out) / "summary.txt").read_text(), end="")
@@ -93,7 +94,8 @@ def cmd_qor(args: argparse.Namespace) -> int:
     from .qor import run_qor
     try:
         md = run_qor(Path(args.out), presets=args.preset or None, pdks=args.pdk or None,
-                     units=args.unit or None, doc=Path(args.doc) if args.doc else None)
+                     units=args.unit or None, doc=Path(args.doc) if args.doc else None,
+                     readme=Path(args.readme) if args.readme else None)
     except _flow_errors() as exc:
         raise _user_error(exc) from None
     print(md)
@@ -106,7 +108,8 @@ def cmd_energy(args: argparse.Namespace) -> int:
     try:
         rep: dict[str, Any] = energy_per_head(
             cfg, Path(args.trace), args.pdk, Path(args.out), unit=args.unit,
-            clock_ns=args.clock_ns, activity_source=args.activity_source, heads=args.heads)
+            clock_ns=args.clock_ns, activity_source=args.activity_source, heads=args.heads,
+            simulator=args.simulator)
     except _flow_errors() as exc:
         raise _user_error(exc) from None
     print(json.dumps(rep, indent=2))
@@ -114,6 +117,7 @@ def cmd_energy(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    from .pnr import DEFAULT_UTILIZATION
     """Add the flow subcommands to the ``leopard-rtl`` parser's subparsers."""
     p = sub.add_parser("synth", help="synthesize a unit to a liberty; timing, area, power")
     # paper: synthesis + STA of a paper unit takes ~7 min on 2 shared cores (< 15 min).
@@ -131,16 +135,23 @@ def register(sub: Any) -> None:
                         "macros (0: never; default 4096)")
     p.add_argument("--activity", type=float, default=0.1,
                    help="default switching activity, toggles per cycle (default 0.1)")
+    p.add_argument("--max-fanout", type=int, default=16,
+                   help="buffer nets with more loads than this after mapping (0: off; "
+                        "default 16)")
     p.add_argument("--json", action="store_true", help="also print the JSON report")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("pnr", help="place and route a unit with qflow on osu018")
-    # tiny: the largest preset qflow places and routes in reasonable time (graywolf needs
-    # ~6 CPU-minutes for the tiny front end's ~4.7k cells; minilm is ~10x larger).
+    # tiny front end: what qflow places and routes in a few minutes (graywolf needs ~4-7
+    # minutes for its ~5.7k cells; the tiny core, ~2.5x larger, did not finish placing in
+    # 20 minutes on 2 shared cores).
     _add_common(p, default_preset="tiny")
-    p.add_argument("--utilization", type=float, default=None,
-                   help="target core utilization in percent (default: qflow's choice)")
+    p.set_defaults(unit="frontend")
+    p.add_argument("--utilization", type=float, default=DEFAULT_UTILIZATION,
+                   help=f"target core utilization in percent (default "
+                        f"{DEFAULT_UTILIZATION:g}; qflow's own choice, ~94 %%, left a DRC "
+                        f"error and an open net in the tiny front end)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds (default 1800)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_pnr)
@@ -154,6 +165,9 @@ def register(sub: Any) -> None:
                    choices=("frontend", "backend", "core"),
                    help="units (default: frontend, backend, and core if it elaborates)")
     p.add_argument("--doc", default=None, help="also write the markdown to this file")
+    p.add_argument("--readme", default=None,
+                   help="also update the QoR table between the qor:begin/end markers of "
+                        "this README")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_qor)
 
@@ -166,5 +180,7 @@ def register(sub: Any) -> None:
                         "global: one average activity (see docs/ENERGY.md)")
     p.add_argument("--heads", type=int, default=None,
                    help="simulate only the first N heads for the activity (default: all)")
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
+                   help="simulator of the activity run (default: verilator)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_energy)

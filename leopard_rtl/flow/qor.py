@@ -17,7 +17,8 @@ from typing import Any
 from ..config import preset
 from .run import default_unit, synth_unit
 
-__all__ = ["run_qor", "markdown", "merge_runs", "write_gates", "gates_from", "BUFFER_BLOCKS"]
+__all__ = ["run_qor", "markdown", "merge_runs", "write_gates", "gates_from", "BUFFER_BLOCKS",
+           "readme_table", "update_readme"]
 
 #: Top-level blocks that are storage: K buffer, survivor queue (front end), V buffer and
 #: survivor store (back end).
@@ -39,9 +40,11 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
                    f"{r['area_um2']:.1f} | {r['cells']} | {r['flops']} | "
                    f"{r['macro_area_um2']:.1f} | {r['fmax_mhz']:.1f} | {r['power_mw']:.4f} | "
                    f"{r['synth_s']:.1f} |")
-    out += ["", "Area split: std-cell um^2 per top-level block; buffers = "
-            f"{', '.join(BUFFER_BLOCKS)} (flip-flops) plus the estimated macro area:", "",
-            "| preset | unit | PDK | buffers um^2 | buffer share | blocks |",
+    out += ["", "Area split: std-cell um^2 per top-level block; storage buffers = "
+            f"{', '.join(BUFFER_BLOCKS)} (flip-flops) plus the estimated macro area; "
+            "`(fan-out buffers)` is the buffer trees of the fan-out repair "
+            "(leopard_rtl/flow/fanout.py):", "",
+            "| preset | unit | PDK | storage buffers um^2 | storage share | blocks |",
             "|---|---|---|---|---|---|"]
     for r in rows:
         buf = r.get("buffers_um2")
@@ -55,6 +58,35 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+README_BEGIN = "<!-- qor:begin (leopard-rtl qor --readme README.md) -->"
+README_END = "<!-- qor:end -->"
+
+
+def readme_table(rows: list[dict[str, Any]]) -> str:
+    """The compact QoR table of the README: area, fmax, power, storage share per row."""
+    out = ["| preset | unit | PDK | area um^2 (std cells + est. macros) | fmax MHz | "
+           "power mW @ clock | storage share |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        buf = r.get("buffers_um2")
+        if buf is None:
+            buf = sum(v for k, v in r["blocks"].items() if k in BUFFER_BLOCKS)
+        total = r["area_um2"] + r["macro_area_um2"]
+        out.append(f"| {r['preset']} | {r['unit']} | {r['pdk']} | {total:,.0f} | "
+                   f"{r['fmax_mhz']:.0f} | {r['power_mw']:.2f} @ {r['clock_ns']:g} ns | "
+                   f"{100 * (buf + r['macro_area_um2']) / total:.0f} % |")
+    return "\n".join(out) + "\n"
+
+
+def update_readme(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace the README's QoR table (between README_BEGIN and README_END)."""
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{path}: no '{README_BEGIN}' ... '{README_END}' section to update")
+    a = text.index(README_BEGIN) + len(README_BEGIN)
+    b = text.index(README_END)
+    path.write_text(text[:a] + "\n" + readme_table(rows) + text[b:])
+
+
 def buffer_area(modules: dict[str, dict[str, float]]) -> float:
     """Std-cell area of the storage blocks (any depth): modules named ``*.kbuf`` etc."""
     return sum(m["inclusive_area_um2"] for name, m in modules.items()
@@ -62,7 +94,8 @@ def buffer_area(modules: dict[str, dict[str, float]]) -> float:
 
 
 def run_qor(out_dir: Path, *, presets: list[str] | None = None, pdks: list[str] | None = None,
-            units: list[str] | None = None, doc: Path | None = None) -> str:
+            units: list[str] | None = None, doc: Path | None = None,
+            readme: Path | None = None) -> str:
     """Run every combination; return (and write) the markdown."""
     presets = presets or ["tiny", "minilm", "paper"]
     pdks = pdks or ["osu018", "sky130hd", "nangate45", "asap7"]
@@ -92,6 +125,8 @@ def run_qor(out_dir: Path, *, presets: list[str] | None = None, pdks: list[str] 
     if doc is not None:
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text(md)
+    if readme is not None:
+        update_readme(readme, rows)
     return md
 
 
@@ -121,7 +156,8 @@ def gates_from(qor_dir: str, preset_name: str = "tiny") -> dict:
     return write_gates(rows, root / "constraints" / "qor" / f"{preset_name}.json")
 
 
-def merge_runs(qor_dirs: list[str], doc: Path | None = None) -> str:
+def merge_runs(qor_dirs: list[str], doc: Path | None = None,
+               readme: Path | None = None) -> str:
     """The markdown of several partial ``leopard-rtl qor`` runs (rows in the given order)."""
     rows: list[dict[str, Any]] = []
     for d in qor_dirs:
@@ -136,4 +172,6 @@ def merge_runs(qor_dirs: list[str], doc: Path | None = None) -> str:
         "`leopard_rtl.flow.qor.merge_runs`.\n")
     if doc is not None:
         doc.write_text(md)
+    if readme is not None:
+        update_readme(readme, rows)
     return md
