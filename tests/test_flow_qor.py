@@ -1,0 +1,33 @@
+"""The README's QoR table (leopard_rtl.flow.qor.update_readme)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leopard_rtl.flow.qor import README_BEGIN, README_END, readme_table, update_readme
+
+ROW = {"preset": "tiny", "unit": "core", "pdk": "nangate45", "clock_ns": 2.0,
+       "area_um2": 900.0, "macro_area_um2": 100.0, "fmax_mhz": 350.4, "power_mw": 14.48,
+       "blocks": {"frontend": 400.0, "backend": 500.0}, "buffers_um2": 400.0}
+
+
+def test_readme_table_and_update(tmp_path: Path) -> None:
+    table = readme_table([ROW])
+    # area = std cells + macros; storage share = (storage flip-flops + macros) / area.
+    assert "| tiny | core | nangate45 | 1,000 | 350 | 14.48 @ 2 ns | 50 % |" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{README_BEGIN}\nold table\n{README_END}\n\nrest\n")
+    update_readme(readme, [ROW])
+    text = readme.read_text()
+    assert "old table" not in text and table in text and text.endswith("rest\n")
+    update_readme(readme, [ROW])                        # idempotent
+    assert readme.read_text() == text
+
+
+def test_readme_without_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# no table here\n")
+    with pytest.raises(ValueError, match=str(readme)):
+        update_readme(readme, [ROW])
