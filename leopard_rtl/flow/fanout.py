@@ -73,7 +73,8 @@ def read_liberty_cells(liberty: list[Path]) -> dict[str, LibCell]:
 
 
 def pick_buffer(cells: dict[str, LibCell], dont_use: tuple[str, ...] = ()) -> LibCell:
-    """A mid-drive buffer: the lower median by area of the library's non-clock buffers."""
+    """A mid-drive buffer: the lower median by area of the library's non-clock buffers
+    (cells with one input, one output whose function is the input, named ``*buf*``)."""
     bufs = []
     for c in cells.values():
         if any(fnmatch.fnmatch(c.name, p) for p in dont_use) or "clk" in c.name.lower():
@@ -84,6 +85,9 @@ def pick_buffer(cells: dict[str, LibCell], dont_use: tuple[str, ...] = ()) -> Li
                 bufs.append(c)
     if not bufs:
         raise ValueError("the liberty has no buffer cell (one input, function = input)")
+    # Delay cells (sky130 dlygate/dlymetal) are buffers too, slow by design: prefer "buf".
+    named = [c for c in bufs if "buf" in c.name.lower()]
+    bufs = named or bufs
     bufs.sort(key=lambda c: (c.area, c.name))
     return bufs[(len(bufs) - 1) // 2]
 

@@ -18,6 +18,7 @@ Times in the report are ns (converted from the liberty's unit).
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -44,7 +45,7 @@ class StaResult:
 
     period_ns: float
     wns_ns: float
-    tns_ns: float
+    tns_ns: float | None        #: None when OpenSTA reports a non-finite TNS
     worst_slack_ns: float
     fmax_mhz: float
     critical_path: dict[str, Any]
@@ -155,7 +156,12 @@ def run_sta(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float
     if "slack_ns" not in path:
         raise StaError(f"OpenSTA found no constrained path (log: {report})")
     # worst_slack_cmd clips at 0 in this version: the worst path's slack is the report's.
-    ws_ns = min(pdk.from_lib_time(ws), path["slack_ns"]) if ws < 0 else path["slack_ns"]
+    # It also returns -inf for some sky130hd netlists whose worst reported path is finite
+    # (minilm front end): then the reported path is the worst one.
+    if not math.isfinite(ws):
+        ws_ns = path["slack_ns"]
+    else:
+        ws_ns = min(pdk.from_lib_time(ws), path["slack_ns"]) if ws < 0 else path["slack_ns"]
     period = clock_ns
     fmax = 1e3 / (period - ws_ns) if period - ws_ns > 0 else float("inf")
     power_text = text.split("@@POWER_BEGIN", 1)[1].split("@@POWER_END", 1)[0]
@@ -163,7 +169,8 @@ def run_sta(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float
                            "inputs": global_activity,
                            "annotated": str(activity_tcl) if activity_tcl else None}
     return StaResult(period_ns=period, wns_ns=round(min(ws_ns, 0.0), 4),
-                     tns_ns=round(pdk.from_lib_time(tns), 4),
+                     tns_ns=(round(pdk.from_lib_time(tns), 4) if math.isfinite(tns)
+                             else None),
                      worst_slack_ns=round(ws_ns, 4), fmax_mhz=fmax,
                      critical_path=path, power_w=parse_power(power_text),
                      activity=act, seconds=secs, report=report)
