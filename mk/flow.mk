@@ -22,7 +22,7 @@ qor: setup
 
 energy: setup
 	$(VENV)/bin/leopard-rtl energy --preset minilm --trace traces/minilm/sample_l3.npz \
-	    --pdk nangate45 --heads 1 --out $(FLOW_OUT)/energy-minilm
+	    --pdk nangate45 --out $(FLOW_OUT)/energy-minilm
 
 flow-test: setup
 	$(VENV)/bin/pytest -q tests/test_flow_synth.py tests/test_flow_pnr.py \
