@@ -10,7 +10,8 @@ from leopard_rtl.flow.qor import README_BEGIN, README_END, readme_table, update_
 
 ROW = {"preset": "tiny", "unit": "core", "pdk": "nangate45", "clock_ns": 2.0,
        "area_um2": 900.0, "macro_area_um2": 100.0, "fmax_mhz": 350.4, "power_mw": 14.48,
-       "blocks": {"frontend": 400.0, "backend": 500.0}, "buffers_um2": 400.0}
+       "blocks": {"frontend": 400.0, "backend": 500.0}, "buffers_um2": 400.0,
+       "cells": 12000, "flops": 1900, "synth_s": 10.0}
 
 
 def test_readme_table_and_update(tmp_path: Path) -> None:
@@ -31,3 +32,19 @@ def test_readme_without_markers(tmp_path: Path) -> None:
     readme.write_text("# no table here\n")
     with pytest.raises(ValueError, match=str(readme)):
         update_readme(readme, [ROW])
+
+
+def test_merge_runs_later_replaces(tmp_path: Path) -> None:
+    import json
+
+    from leopard_rtl.flow.qor import merge_runs
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    other = {**ROW, "pdk": "asap7", "fmax_mhz": 500.0}
+    (a / "qor.json").write_text(json.dumps([ROW, other]))
+    (b / "qor.json").write_text(json.dumps([{**ROW, "fmax_mhz": 999.0}]))
+    md = merge_runs([str(a), str(b)])
+    assert "| 999.0 |" in md and "| 350.4 |" not in md
+    assert md.index("| nangate45 |") < md.index("| asap7 |")    # first-appearance order

@@ -158,14 +158,19 @@ def gates_from(qor_dir: str, preset_name: str = "tiny") -> dict:
 
 def merge_runs(qor_dirs: list[str], doc: Path | None = None,
                readme: Path | None = None) -> str:
-    """The markdown of several partial ``leopard-rtl qor`` runs (rows in the given order)."""
-    rows: list[dict[str, Any]] = []
+    """The markdown of several partial ``leopard-rtl qor`` runs.
+
+    Rows keep the order of their first appearance; a later run's row for the same
+    (preset, unit, PDK) replaces an earlier one (a re-run of some combinations).
+    """
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     for d in qor_dirs:
         for r in json.loads((Path(d) / "qor.json").read_text()):
             rep = Path(d) / f"{r['preset']}-{r['unit']}-{r['pdk']}" / "report.json"
             if "buffers_um2" not in r and rep.is_file():
                 r["buffers_um2"] = buffer_area(json.loads(rep.read_text())["synth"]["modules"])
-            rows.append(r)
+            by_key[(r["preset"], r["unit"], r["pdk"])] = r
+    rows = list(by_key.values())
     cmds = " ; ".join(f"leopard-rtl qor --out {d} ..." for d in qor_dirs)
     md = markdown(rows, "leopard-rtl qor --out build/flow/qor") + (
         f"\nThis table was assembled from partial runs ({cmds}) with "
