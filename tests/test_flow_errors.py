@@ -65,3 +65,11 @@ def test_unroutable_utilization(capsys: pytest.CaptureFixture[str], build_root: 
     err = _err(capsys)
     assert err == ("leopard-rtl: error: --utilization must be in [5, 90] percent (qflow "
                    "cannot route denser placements), not 99.0")
+
+
+def test_bad_max_fanout(capsys: pytest.CaptureFixture[str], build_root: Path) -> None:
+    assert main(["synth", "--preset", "tiny", "--unit", "frontend", "--pdk", "nangate45",
+                 "--max-fanout", "1", "--out", str(build_root / "flow" / "bad-fanout")]) == 2
+    err = _err(capsys)
+    assert err == ("leopard-rtl: error: --max-fanout must be 0 (no fan-out repair) or >= 2, "
+                   "not 1")
