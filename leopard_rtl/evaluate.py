@@ -292,15 +292,18 @@ def synth_cached(unit: str, cfg: LeopardConfig, pdk: str, cache_dir: Path, *,
                  quiet: bool = False) -> tuple[dict[str, Any], bool, float]:
     """Synthesize ``unit`` for ``cfg`` on ``pdk`` unless an identical Verilog was done before.
 
-    The cache is ``cache_dir/<pdk>-<unit>-<sha256 of the Verilog>[:16]/report.json`` (the
-    report of :func:`leopard_rtl.flow.run.synth_unit`). Returns (report, cached, seconds).
+    The cache is ``cache_dir/<pdk>-<unit>-<key>/report.json`` (the report of
+    :func:`leopard_rtl.flow.run.synth_unit`), the key a SHA-256 of the Verilog and of the
+    flow's own sources (:func:`leopard_rtl.flow.run.flow_fingerprint`: a change of the
+    synthesis script, fan-out repair or STA invalidates it). Returns (report, cached,
+    seconds).
     """
-    from .flow.run import emit_unit, synth_unit
+    from .flow.run import emit_unit, flow_fingerprint, synth_unit
 
     t0 = time.monotonic()
     tmp = Path(cache_dir) / "rtl" / f"{unit}-{cfg.name}"
     verilog, _top, _ = emit_unit(unit, cfg, tmp)
-    key = hashlib.sha256(verilog.read_bytes()).hexdigest()[:16]
+    key = hashlib.sha256(verilog.read_bytes() + flow_fingerprint().encode()).hexdigest()[:16]
     out = Path(cache_dir) / f"{pdk}-{unit}-{key}"
     rep_path = out / "report.json"
     cached = rep_path.is_file()

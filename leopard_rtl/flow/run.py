@@ -22,7 +22,7 @@ from .sta import run_sta
 from .synth import DEFAULT_MAX_FANOUT, sram_area_um2, synthesize
 
 __all__ = ["default_unit", "emit_unit", "synth_unit", "synth_verilog", "summary_text",
-           "DEFAULT_MACRO_BITS"]
+           "flow_fingerprint", "DEFAULT_MACRO_BITS"]
 
 #: Where compressed liberty files are expanded (shared by all runs).
 LIB_CACHE = Path(__file__).resolve().parents[2] / "build" / "flow" / "_lib"
@@ -78,6 +78,19 @@ def _stubs(verilog: Path, out_dir: Path) -> tuple[list[Path], list[dict[str, Any
                           "width": int(params.get("WIDTH", 0)),
                           "size": int(params.get("DEPTH", 0))})
     return stubs, insts
+
+
+def flow_fingerprint() -> str:
+    """SHA-256 of the sources that decide a synthesis result besides the Verilog: the
+    Yosys script, fan-out repair, STA and PDK modules and the SDC (for result caches)."""
+    import hashlib
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in [here / f for f in ("synth.py", "fanout.py", "sta.py", "pdk.py", "run.py")] + \
+            [here.parents[1] / "constraints" / "leopard.sdc"]:
+        h.update(p.name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b""))
+    return h.hexdigest()
 
 
 def synth_verilog(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float,
