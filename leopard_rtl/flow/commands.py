@@ -143,9 +143,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("pnr", help="place and route a unit with qflow on osu018")
-    # tiny front end: what qflow places and routes in a few minutes (graywolf needs ~4-7
-    # minutes for its ~5.7k cells; the tiny core, ~2.5x larger, did not finish placing in
-    # 20 minutes on 2 shared cores).
+    # tiny front end: what qflow places and routes in a few minutes (~4-7 minutes for its
+    # ~5.7k cells; the tiny core, 19k cells, takes 42 minutes on 2 shared cores).
     _add_common(p, default_preset="tiny")
     p.set_defaults(unit="frontend")
     p.add_argument("--utilization", type=float, default=DEFAULT_UTILIZATION,
