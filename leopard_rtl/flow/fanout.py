@@ -146,35 +146,33 @@ def repair_fanout(text: str, top: str, cells: dict[str, LibCell], buffer: LibCel
                 clock_nets.add(n)
             loads.setdefault(n, []).append((k, p))
     worst_before = max((len(v) for n, v in loads.items() if n not in clock_nets), default=0)
-    new_pin: dict[tuple[int, str], str] = {}
-    new_wires: list[str] = []
-    new_bufs: list[str] = []
+    new_pin: dict[tuple[int, str], str] = {}     # (instance, pin) -> its new net
+    new_bufs: list[str] = []                      # buffer i drives net new_bufs[i] ...
+    buf_in: dict[int, str] = {}                   # ... from net buf_in[i]
     bin_, bout = buffer.inputs[0], next(iter(buffer.outputs))
     repaired = 0
     worst_after = 0
 
-    def split(src: str, sinks: list[tuple[str, object]]) -> None:
-        # sinks: ("pin", (inst, pin)) or ("buf", buffer index whose input is src)
+    def split(src: str, pins: list[tuple[int, str]]) -> None:
+        # Level by level: groups of max_fanout sinks (cell pins first, then the buffers
+        # of the level below) each get a new buffer, until src drives <= max_fanout.
+        sinks: list[tuple[int, str] | int] = list(pins)
         while len(sinks) > max_fanout:
-            groups = [sinks[i:i + max_fanout] for i in range(0, len(sinks), max_fanout)]
-            nxt: list[tuple[str, object]] = []
-            for g in groups:
-                idx = len(new_bufs)
-                net = f"leopard_fo_{idx}"
-                new_wires.append(net)
-                new_bufs.append(net)              # placeholder: its input is filled below
-                for kind, ref in g:
-                    if kind == "pin":
-                        new_pin[ref] = net        # type: ignore[index]
+            level: list[tuple[int, str] | int] = []
+            for i in range(0, len(sinks), max_fanout):
+                net = f"leopard_fo_{len(new_bufs)}"
+                for sink in sinks[i:i + max_fanout]:
+                    if isinstance(sink, int):
+                        buf_in[sink] = net
                     else:
-                        buf_in[ref] = net         # type: ignore[index]
-                nxt.append(("buf", idx))
-            sinks = nxt
-        for kind, ref in sinks:
-            if kind == "buf":
-                buf_in[ref] = src                 # type: ignore[index]
+                        new_pin[sink] = net
+                level.append(len(new_bufs))
+                new_bufs.append(net)
+            sinks = level
+        for sink in sinks:
+            if isinstance(sink, int):
+                buf_in[sink] = src
 
-    buf_in: dict[int, str] = {}
     for net, ls in loads.items():
         if net in clock_nets:                     # ideal clocks: CTS buffers them
             continue
@@ -182,8 +180,8 @@ def repair_fanout(text: str, top: str, cells: dict[str, LibCell], buffer: LibCel
             worst_after = max(worst_after, len(ls))
             continue
         repaired += 1
-        split(net, [("pin", x) for x in ls])
-    worst_after = max([worst_after, max_fanout if repaired else 0])
+        split(net, ls)
+    worst_after = max(worst_after, max_fanout if repaired else 0)
     if not new_bufs:
         return text, FanoutResult(buffer.name, 0, 0.0, 0, worst_before, worst_after)
     out = []
@@ -198,7 +196,7 @@ def repair_fanout(text: str, top: str, cells: dict[str, LibCell], buffer: LibCel
                              if c.group(1) in ch else c.group(0), im.group(4)))
         pos = im.end(4)
     out.append(body[pos:])
-    decl = "".join(f"  wire {w};\n" for w in new_wires)
+    decl = "".join(f"  wire {w};\n" for w in new_bufs)
     # "net )": an escaped identifier (\\name) ends at white space.
     inst_text = "".join(f"  {buffer.name} leopard_fo_buf_{i} (\n    .{bin_}({buf_in[i]} ),\n"
                         f"    .{bout}({net})\n  );\n" for i, net in enumerate(new_bufs))

@@ -25,6 +25,14 @@ __all__ = ["run_qor", "markdown", "merge_runs", "write_gates", "gates_from", "BU
 BUFFER_BLOCKS = ("kbuf", "survq", "vbuf", "store")
 
 
+def _storage_um2(row: dict[str, Any]) -> float:
+    """Std-cell area of the storage blocks of a QoR row (any depth when recorded)."""
+    buf = row.get("buffers_um2")
+    if buf is None:
+        buf = sum(v for k, v in row["blocks"].items() if k in BUFFER_BLOCKS)
+    return float(buf)
+
+
 def markdown(rows: list[dict[str, Any]], command: str) -> str:
     """The docs/QOR.md section for ``rows``."""
     out = ["## Quality of results", "",
@@ -47,10 +55,7 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
             "| preset | unit | PDK | storage buffers um^2 | storage share | blocks |",
             "|---|---|---|---|---|---|"]
     for r in rows:
-        buf = r.get("buffers_um2")
-        if buf is None:
-            buf = sum(v for k, v in r["blocks"].items() if k in BUFFER_BLOCKS)
-        buf += r["macro_area_um2"]
+        buf = _storage_um2(r) + r["macro_area_um2"]
         total = r["area_um2"] + r["macro_area_um2"]
         blocks = ", ".join(f"{k} {v:.1f}" for k, v in r["blocks"].items())
         out.append(f"| {r['preset']} | {r['unit']} | {r['pdk']} | {buf:.1f} | "
@@ -67,9 +72,7 @@ def readme_table(rows: list[dict[str, Any]]) -> str:
     out = ["| preset | unit | PDK | area um^2 (std cells + est. macros) | fmax MHz | "
            "power mW @ clock | storage share |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        buf = r.get("buffers_um2")
-        if buf is None:
-            buf = sum(v for k, v in r["blocks"].items() if k in BUFFER_BLOCKS)
+        buf = _storage_um2(r)
         total = r["area_um2"] + r["macro_area_um2"]
         out.append(f"| {r['preset']} | {r['unit']} | {r['pdk']} | {total:,.0f} | "
                    f"{r['fmax_mhz']:.0f} | {r['power_mw']:.2f} @ {r['clock_ns']:g} ns | "
