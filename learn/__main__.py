@@ -1,15 +1,18 @@
 """Command line: ``python -m learn {all,minilm,smollm2,vit,memn2n,sample} --out build/learn``.
 
-``all`` runs every workload, writes ``results/learn/results.json``, ``results.md`` and the
-trade-off plot, and re-exports every trace under ``traces/``. Per-workload subcommands
-update that workload's entry in ``results/learn/results.json`` and regenerate the table.
+``vit``, ``memn2n`` and ``minilm`` run the two-stage recipe of :mod:`learn.recipe` (baseline, pruned
+run, control run, paired report) in stages cached under ``OUT/ckpt/<workload>/``:
+``--stage base|prune|control|report`` runs one of them (``all``, the default, runs what is
+missing, then the report). The report updates that workload's entry in
+``results/learn/results.json``, regenerates ``results/learn/results.md`` and re-exports its
+traces under ``traces/``. ``smollm2`` still runs the earlier one-stage procedure (see
+docs/LEARNING.md). ``table`` only regenerates results.md from results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,31 +20,57 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "learn"
 WORKLOADS = ("vit", "memn2n", "minilm", "smollm2")
+RECIPE_WORKLOADS = ("vit", "memn2n", "minilm")
 
-#: The reported configuration of each workload (lambda chosen from short trials; see
-#: docs/LEARNING.md). The ViT sweep covers VIT_SWEEP.
-LAMBDA = {"minilm": 0.05, "smollm2": 0.05, "vit": 0.03, "memn2n": 0.03}
-VIT_SWEEP = [0.0, 0.01, 0.03, 0.1, 0.3]
+#: lambda of the earlier one-stage procedure (smollm2).
+LAMBDA = {"smollm2": 0.05}
 
 
-def _run_one(name: str, data: Path) -> dict[str, Any]:
+def _legacy(name: str, data: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
-    if name == "minilm":
-        from learn.workloads import minilm
-        res = minilm.run(data, lam=LAMBDA["minilm"], ft_steps=120, prune_steps=48)
-    elif name == "smollm2":
+    if name == "smollm2":
         from learn.workloads import smollm
         res = smollm.run(data, lam=LAMBDA["smollm2"], steps=100)
-    elif name == "vit":
-        from learn.workloads import vit
-        res = vit.run(VIT_SWEEP, LAMBDA["vit"], steps=200)
-    elif name == "memn2n":
-        from learn.workloads import memn2n
-        res = memn2n.run(lam=LAMBDA["memn2n"])
     else:
         raise ValueError(name)
     res["wall_seconds"] = round(time.perf_counter() - t0, 1)
     return res
+
+
+def _workload(name: str, args: argparse.Namespace, data: Path) -> Any:
+    if name == "minilm":
+        from learn.workloads.minilm import MiniLMWorkload
+        return MiniLMWorkload(data, base_steps=args.base_steps or 400, seed=args.seed)
+    if name == "vit":
+        from learn.workloads.vit import VitWorkload
+        return VitWorkload(epochs=args.epochs or 8, seed=args.seed)
+    if name == "memn2n":
+        from learn.workloads.memn2n import MemN2NWorkload
+        return MemN2NWorkload(base_steps=args.base_steps or 12000, seed=args.seed)
+    raise ValueError(name)
+
+
+def _recipe(name: str, args: argparse.Namespace) -> Any:
+    from learn.recipe import Recipe
+
+    rc = Recipe(**DEFAULT_RECIPES[name])
+    for key in ("target", "soft_steps", "hard_steps", "lam0", "soft_forward", "kd_alpha"):
+        v = getattr(args, key)
+        if v is not None:
+            setattr(rc, key, v)
+    rc.seed = args.seed
+    return rc
+
+
+#: The reported recipe per workload (learn/recipe.py defaults, overridden here).
+DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
+    "vit": {"target": 0.85, "soft_steps": 1200, "hard_steps": 1200, "batch": 128,
+            "weight_lr": 3e-4, "lam0": 0.1},
+    "memn2n": {"target": 0.85, "soft_steps": 3000, "hard_steps": 3000, "batch": 64,
+               "weight_lr": 2e-3, "lam0": 0.1, "weight_decay": 0.0, "clip": 40.0},
+    "minilm": {"target": 0.85, "soft_steps": 200, "hard_steps": 200, "batch": 32,
+               "weight_lr": 2e-5, "lam0": 0.1, "theta_lr": 0.05},
+}
 
 
 def _fmt_metric(res: dict[str, Any], key: str) -> str:
@@ -49,57 +78,131 @@ def _fmt_metric(res: dict[str, Any], key: str) -> str:
     return f"{100 * v:.2f} %" if res["metric"] == "accuracy" else f"{v:.2f}"
 
 
+def _fmt_ci(c: dict[str, Any], acc: bool) -> str:
+    if acc:
+        lo, hi = c["ci95_bootstrap"]
+        return f"{100 * c['diff']:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+    lo, hi = c["ci95_bootstrap"]
+    return f"{100 * c['rel_change']:+.2f} % [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+
+
+_VERDICT = {"within": "loss within 0.2 % (95 % sure)",
+            "beyond": "loss beyond 0.2 % (95 % sure)",
+            "undecided": "undecided at 95 %"}
+
+
+def _recipe_rows(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| workload | model / data | metric | baseline | control | learned (hard mask) | "
+        "pruned - control, 95 % CI (test) | McNemar p | pruned (test) | verdict | run time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in WORKLOADS:
+        r = results.get(name)
+        if not r or r.get("protocol") != "issue16-v2":
+            continue
+        acc = r["metric"] == "accuracy"
+        c = r["paired"]["test"]["pruned_vs_control"]
+        secs = r["seconds"]
+        total = ((secs.get("base") or 0) + sum(secs["prune"].values())
+                 + sum(secs["control"].values()) + secs.get("report", 0))
+        lines.append(
+            f"| {name} | {r['model']}; {r['data']} | {r['metric']} | "
+            f"{_fmt_metric(r, 'metric_base')} | {_fmt_metric(r, 'metric_no_pruning')} | "
+            f"{_fmt_metric(r, 'metric_learned')} | {_fmt_ci(c, acc)} | "
+            f"{c.get('mcnemar_p', float('nan')):.3g} | "
+            f"{100 * r['pruned_fraction_total']:.1f} % | {_VERDICT[r['verdict']]} | "
+            f"{total / 60:.0f} min |")
+    return lines
+
+
+def _recipe_details(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for name in WORKLOADS:
+        r = results.get(name)
+        if not r or r.get("protocol") != "issue16-v2":
+            continue
+        acc = r["metric"] == "accuracy"
+        rc = r["recipe"]
+        per = ", ".join(f"{100 * f:.0f}" for f in r["pruned_fraction_layers"])
+        lines += ["", f"### {name}", "",
+                  f"Recipe: target {rc['target']}, soft stage {rc['soft_steps']} steps "
+                  f"({rc['soft_forward']} forward, T {rc['T0']} -> {rc['T1']} over the first "
+                  f"{rc['anneal_frac']:.0%}, theta lr {rc['theta_lr']}, lambda steered from "
+                  f"{rc['lam0']}, final {r['lambda_final']:.3g}), hard stage "
+                  f"{rc['hard_steps']} steps (thresholds frozen); batch {rc['batch']}, weight "
+                  f"lr {rc['weight_lr']} (cosine per stage), distillation alpha "
+                  f"{rc['kd_alpha']} at T {rc['kd_T']}; seed {rc['seed']}. The control ran "
+                  "the same steps, batches, loss and optimizer without a mask.", "",
+                  f"Pruned per layer (test, %): {per}; validation: "
+                  f"{100 * r['pruned_fraction_val']:.1f} % pruned.", "",
+                  "| split | comparison | n | difference [95 % bootstrap CI] | "
+                  "normal-approx. CI | discordant | McNemar p |",
+                  "|---|---|---|---|---|---|---|"]
+        for split in ("val", "test"):
+            for comp, c in r["paired"][split].items():
+                if acc:
+                    lo, hi = c["ci95_normal"]
+                    lines.append(
+                        f"| {split} | {comp.replace('_', ' ')} | {c['n']} | {_fmt_ci(c, True)}"
+                        f" | [{100 * lo:+.2f}, {100 * hi:+.2f}] | "
+                        f"{100 * c['discordant_share']:.1f} % | {c['mcnemar_p']:.3g} |")
+                else:
+                    lines.append(f"| {split} | {comp.replace('_', ' ')} | {c['tokens']} tok |"
+                                 f" {_fmt_ci(c, False)} | | | |")
+        secs = r["seconds"]
+        lines += ["", f"Run times: baseline {secs.get('base')} s, pruned run "
+                      f"{secs['prune']} s, control {secs['control']} s, report "
+                      f"{secs.get('report')} s (wall clock, 1 torch thread, shared 2-core "
+                      "machine)."]
+        if r.get("per_task"):
+            lines += ["", "| task | baseline | control | learned |", "|---|---|---|---|"]
+            for t, v in r["per_task"]["base"].items():
+                lines.append(f"| {t} | {100 * v:.2f} % | {100 * r['per_task']['control'][t]:.2f}"
+                             f" % | {100 * r['per_task']['pruned'][t]:.2f} % |")
+    return lines
+
+
 def write_table(results: dict[str, Any], path: Path) -> None:
     """Write ``results.md`` from the results dict."""
     lines = [
         "# Learned runtime pruning: results",
         "",
-        "Generated by `python -m learn all --out build/learn` (per-workload subcommands "
-        "update their row; see docs/LEARNING.md). "
-        "Machine: 2 shared CPU cores, torch 2.13.0 CPU. Pruned fraction = share of visible "
-        "scores (after padding/causal masking) with z < theta under the hard mask, on the "
-        "evaluation set.",
+        "Generated by `python -m learn <workload>` (see docs/LEARNING.md). Machine: 2 shared "
+        "CPU cores, torch 2.13.0 CPU. Pruned fraction = share of visible scores (after "
+        "padding/causal masking) with z < theta under the hard mask, on the test set.",
         "",
-        "| workload | model / data | metric | no pruning | learned thresholds | delta | "
-        "pruned per layer | pruned total | lambda | trained | run time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "## Two-stage recipe with control and paired measurement (issue 16)",
+        "",
+        "Baseline = the converged model before any pruning (the distillation teacher). "
+        "Control = the baseline trained for the same extra steps, batches and loss without a "
+        "mask. Learned = two-stage recipe, evaluated with the hard mask (what the hardware "
+        "computes). The interval is the paired 95 % bootstrap interval of learned - control on "
+        "the same test items; verdict: within 0.2 % if the whole interval is above -0.2 pp, "
+        "beyond if the whole interval is below, else undecided.",
+        "",
     ]
-    for name in WORKLOADS:
-        if name not in results:
-            continue
-        r = results[name]
-        delta = r["metric_learned"] - r["metric_no_pruning"]
-        dstr = (f"{100 * delta:+.2f} pp" if r["metric"] == "accuracy" else f"{delta:+.2f}")
-        per = ", ".join(f"{100 * f:.0f}" for f in r["pruned_fraction_layers"])
-        lines.append(
-            f"| {name} | {r['model']}; {r['data']} | {r['metric']} | "
-            f"{_fmt_metric(r, 'metric_no_pruning')} | {_fmt_metric(r, 'metric_learned')} | "
-            f"{dstr} | {per} (%) | {100 * r['pruned_fraction_total']:.1f} % | {r['lambda']} | "
-            f"{r['trained']} | {r['wall_seconds']:.0f} s |")
-    lines += ["", "Baselines: " + " ".join(
-        f"{n}: {results[n]['baseline_note']}." for n in WORKLOADS
-        if n in results and results[n].get("baseline_note")) + " ViT and MemN2N: baseline = "
-        "the trained model before the threshold phase; the ViT sweep's lambda = 0 point is "
-        "the control with the same extra steps. SmolLM2: weights frozen, so the baseline is "
-        "the same model.", ""]
-    if "vit" in results and results["vit"].get("sweep"):
-        lines += ["", "## Lambda sweep (ViT on Fashion-MNIST)", "",
-                  f"Baseline (no pruning): {100 * results['vit']['metric_no_pruning']:.2f} %. "
-                  "Each lambda starts from the same baseline weights and co-trains "
-                  "thresholds and weights for the same number of steps.", "",
-                  "| lambda | accuracy | pruned total | pruned per layer (%) | time |",
-                  "|---|---|---|---|---|"]
-        for s in results["vit"]["sweep"]:
-            per = ", ".join(f"{100 * f:.0f}" for f in s["pruned_fraction_layers"])
-            lines.append(f"| {s['lambda']} | {100 * s['accuracy']:.2f} % | "
-                         f"{100 * s['pruned_fraction_total']:.1f} % | {per} | "
-                         f"{s['seconds']:.0f} s |")
-        lines += ["", "![trade-off](vit_tradeoff.png)"]
-    if "memn2n" in results:
-        r = results["memn2n"]
-        lines += ["", "## MemN2N per task", "", "| task | no pruning | learned |", "|---|---|---|"]
-        for t, v in r["per_task_no_pruning"].items():
-            lines.append(f"| {t} | {100 * v:.2f} % | {100 * r['per_task_learned'][t]:.2f} % |")
+    lines += _recipe_rows(results)
+    lines += _recipe_details(results)
+    legacy = [n for n in WORKLOADS if n in results and results[n].get("protocol") != "issue16-v2"]
+    if legacy:
+        lines += ["", "## Not yet re-run with the recipe (earlier one-stage procedure)", "",
+                  "These rows come from the earlier procedure (short co-training, fixed lambda, "
+                  "no hard stage, small test sets, no paired interval); see docs/LEARNING.md.",
+                  "",
+                  "| workload | model / data | metric | no pruning | learned thresholds | delta | "
+                  "pruned per layer | pruned total | lambda | trained | run time |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name in legacy:
+            r = results[name]
+            delta = r["metric_learned"] - r["metric_no_pruning"]
+            dstr = (f"{100 * delta:+.2f} pp" if r["metric"] == "accuracy" else f"{delta:+.2f}")
+            per = ", ".join(f"{100 * f:.0f}" for f in r["pruned_fraction_layers"])
+            lines.append(
+                f"| {name} | {r['model']}; {r['data']} | {r['metric']} | "
+                f"{_fmt_metric(r, 'metric_no_pruning')} | {_fmt_metric(r, 'metric_learned')} | "
+                f"{dstr} | {per} (%) | {100 * r['pruned_fraction_total']:.1f} % | "
+                f"{r['lambda']} | {r['trained']} | {r['wall_seconds']:.0f} s |")
     lines += ["", "## Traces", "", "| file | bytes | pruned fraction per head (%) |",
               "|---|---|---|"]
     for name in WORKLOADS:
@@ -107,66 +210,63 @@ def write_table(results: dict[str, Any], path: Path) -> None:
             if "bytes" in f:
                 ph = ", ".join(f"{100 * x:.0f}" for x in f["pruned_fraction_heads"])
                 lines.append(f"| {f['path']} | {f['bytes']} | {ph} |")
-    total = sum(r.get("wall_seconds", 0) for r in results.values() if isinstance(r, dict))
-    lines += ["", f"Total run time of the workloads: {total:.0f} s.", ""]
+    if results.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
+    lines.append("")
     path.write_text("\n".join(lines))
 
 
-def plot_sweep(vit_res: dict[str, Any], path: Path) -> None:
-    """Accuracy vs pruned fraction for the ViT lambda sweep (PNG, small)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sw = vit_res["sweep"]
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=90)
-    xs = [100 * s["pruned_fraction_total"] for s in sw]
-    ys = [100 * s["accuracy"] for s in sw]
-    ax.plot(xs, ys, "o-", label="learned thresholds")
-    for s, x, y in zip(sw, xs, ys, strict=True):
-        ax.annotate(f"λ={s['lambda']}", (x, y), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
-    ax.axhline(100 * vit_res["metric_no_pruning"], color="gray", ls="--", label="no pruning")
-    ax.set_xlabel("scores pruned (%)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("ViT / Fashion-MNIST: accuracy vs pruning")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the requested workloads and write results, table, plot and traces."""
-    ap = argparse.ArgumentParser(prog="python -m learn", description=__doc__)
-    ap.add_argument("what", choices=("all", "sample", *WORKLOADS))
+    """Run the requested workloads and write results, table and traces."""
+    from learn.recipe import STAGES
+
+    ap = argparse.ArgumentParser(prog="python -m learn", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=("all", "sample", "table", *WORKLOADS))
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "learn",
-                    help="work folder (downloaded data lands in OUT/data)")
+                    help="work folder (data in OUT/data, checkpoints in OUT/ckpt)")
+    ap.add_argument("--stage", choices=("all", *STAGES), default="all",
+                    help="recipe workloads: run one stage (default: all missing, then report)")
+    ap.add_argument("--force", action="store_true", help="re-run stages even if cached")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=None, help="ViT baseline epochs (8)")
+    ap.add_argument("--base-steps", type=int, default=None,
+                    help="baseline steps (MemN2N 12000, MiniLM 400)")
+    ap.add_argument("--target", type=float, default=None, help="target pruned fraction")
+    ap.add_argument("--soft-steps", type=int, default=None)
+    ap.add_argument("--hard-steps", type=int, default=None)
+    ap.add_argument("--lam0", type=float, default=None)
+    ap.add_argument("--kd-alpha", type=float, default=None)
+    ap.add_argument("--soft-forward", choices=("soft", "ste"), default=None)
     args = ap.parse_args(argv)
-    data = args.out.resolve() / "data"
+    out = args.out.resolve()
+    data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rpath = RESULTS / "results.json"
+    results: dict[str, Any] = json.loads(rpath.read_text()) if rpath.is_file() else {}
     if args.what == "sample":
         from learn.workloads import minilm
         print(json.dumps(minilm.export_sample(data), indent=1))
         return 0
-    names = WORKLOADS if args.what == "all" else (args.what,)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    rpath = RESULTS / "results.json"
-    results: dict[str, Any] = json.loads(rpath.read_text()) if rpath.is_file() else {}
+    names = WORKLOADS if args.what == "all" else (() if args.what == "table" else (args.what,))
     for name in names:
         print(f"== {name}", flush=True)
-        res = _run_one(name, data)
+        if name in RECIPE_WORKLOADS:
+            from learn.recipe import run_stages
+
+            stages = STAGES if args.stage == "all" else (args.stage,)
+            res = run_stages(_workload(name, args, data), _recipe(name, args), out, stages,
+                             args.force)
+            if res is None:
+                continue
+        else:
+            res = _legacy(name, data)
+        results = json.loads(rpath.read_text()) if rpath.is_file() else {}
         results[name] = res
         print(json.dumps({k: res[k] for k in ("metric", "metric_no_pruning", "metric_learned",
-                                              "pruned_fraction_total", "wall_seconds")}),
-              flush=True)
+                                              "pruned_fraction_total")}), flush=True)
         rpath.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    if "vit" in results:
-        plot_sweep(results["vit"], RESULTS / "vit_tradeoff.png")
     write_table(results, RESULTS / "results.md")
     return 0
 

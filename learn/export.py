@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-_ROOT = Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from sim.quant import quantize_symmetric, threshold_to_int  # noqa: E402
-from sim.trace import Trace, save_trace  # noqa: E402
+from sim.quant import quantize_symmetric, threshold_to_int
+from sim.trace import Trace, save_trace
 
 __all__ = ["QK_BITS", "V_BITS", "score_bits", "make_trace", "save_thresholds_json",
            "check_trace_prunes"]

@@ -71,8 +71,10 @@ def masked_attention(z: torch.Tensor, visible: torch.Tensor, theta: torch.Tensor
         Thresholds; ignored when ``mode == "off"``.
     T : float
         Soft-mask temperature (``mode == "soft"`` only).
-    mode : {"off", "soft", "hard"}
-        No pruning, soft mask (training) or hard mask (inference).
+    mode : {"off", "soft", "ste", "hard"}
+        No pruning, soft mask (training), straight-through hard mask (forward = hard,
+        gradient = soft) or hard mask (inference; weights still get gradients through
+        the kept scores).
 
     Returns
     -------
@@ -88,11 +90,17 @@ def masked_attention(z: torch.Tensor, visible: torch.Tensor, theta: torch.Tensor
         u = (z - theta.view(1, -1, 1, 1)) / T
         logits = (z + nn.functional.logsigmoid(u)).masked_fill(~visible, _NEG)
         return torch.softmax(logits, dim=-1) * visible, torch.sigmoid(u)
+    if mode == "ste":
+        # straight-through: the forward value is the hard mask (what the hardware computes,
+        # empty rows give zero), the gradient is the soft mask's (thresholds keep learning)
+        soft, m = masked_attention(z, visible, theta, T, "soft")
+        hard, _ = masked_attention(z, visible, theta, T, "hard")
+        return hard + (soft - soft.detach()), m
     if mode == "hard":
         keep = hard_keep(z, theta) & visible
         # Rows with no survivor: softmax of all-_NEG is uniform, times keep (all 0) gives 0.
         return torch.softmax(z.masked_fill(~keep, _NEG), dim=-1) * keep, None
-    raise ValueError(f"mode must be 'off', 'soft' or 'hard', not {mode!r}")
+    raise ValueError(f"mode must be 'off', 'soft', 'ste' or 'hard', not {mode!r}")
 
 
 def regularizer(m: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,7 +143,7 @@ class PruningController:
     states : list of ThresholdState
         One per attention layer, in layer order.
     mode : str
-        ``"off"``, ``"soft"`` or ``"hard"``.
+        ``"off"``, ``"soft"``, ``"ste"`` or ``"hard"``.
     T : float
         Current soft-mask temperature.
     stats : bool

@@ -154,3 +154,18 @@ def dump_json(path: Path, obj: Any) -> None:
     """Write JSON with a trailing newline."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+RECIPE_METHOD = ("learned, two-stage recipe (learn/recipe.py): soft sigmoid mask + distillation "
+                 "+ lambda steered to a target pruned fraction, then hard-mask fine-tuning "
+                 "with thresholds frozen")
+
+
+def recipe_schedule(res: dict[str, Any]) -> dict[str, Any]:
+    """The temperature schedule and stage lengths of a recipe result (for export meta)."""
+    rc = res["recipe"]
+    return {"kind": "geometric, then constant", "T0": rc["T0"], "T1": rc["T1"],
+            "soft_steps": rc["soft_steps"], "anneal_frac": rc["anneal_frac"],
+            "hard_steps": rc["hard_steps"], "target_pruned": rc["target"],
+            "soft_forward": rc["soft_forward"],
+            "init": f"per-head {rc['init_quantile']} quantile of calibration logits"}

@@ -10,22 +10,34 @@ Model: end-to-end memory network (Sukhbaatar et al. 2015), 3 hops, adjacent weig
 position encoding, temporal encoding, embedding 32. The memory attention of each hop,
 ``z_i = u . m_i / sqrt(d)``, is treated as one head with its own threshold (the
 ``1/sqrt(d)`` is part of this model so that the logit matches the trace convention).
-Metric: test accuracy (per task and overall). Thresholds and weights are trained together.
+Stories have 10 to 50 sentences (uniform), the memory holds 50 (the bAbI setting of the
+MemN2N paper). Data: 10,000 training, 1,000 validation and 10,000 test stories per task
+(30k test items), each split generated with its own seed. Metric: accuracy (per task and
+overall). Thresholds and weights are trained together with the two-stage recipe of
+:mod:`learn.recipe`.
 """
 
 from __future__ import annotations
 
-import copy
 import random
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
-from learn.threshold import PruningController, ThresholdState, anneal_T, attend
-from learn.workloads.common import Timer, export_captures, seed_all, setup_threads, write_thresholds
+from learn.threshold import PruningController, ThresholdState, attend
+from learn.workloads.common import (
+    RECIPE_METHOD,
+    Timer,
+    export_captures,
+    recipe_schedule,
+    seed_all,
+    setup_threads,
+    write_thresholds,
+)
 
-MODEL = "MemN2N (3 hops, adjacent tying, PE + temporal encoding, d 32), trained here"
+MODEL = "MemN2N (3 hops, adjacent tying, PE + temporal encoding, d 32, memory 50), trained here"
 PEOPLE = ["mary", "john", "sandra", "daniel"]
 PLACES = ["kitchen", "garden", "office", "hallway", "bathroom", "bedroom"]
 OBJECTS = ["football", "apple", "milk"]
@@ -34,12 +46,13 @@ TAKE = ["picked up the", "got the", "grabbed the"]
 DROP = ["dropped the", "discarded the", "put down the"]
 COUNTS = ["none", "one", "two", "three"]
 TASKS = ("single", "two", "count")
-MEM, SENT_LEN, D, HOPS = 16, 6, 32, 3
+MEM, SENT_LEN, D, HOPS = 50, 6, 32, 3
+MIN_SENTS = 10
 
 
 def _story(task: str, rng: random.Random) -> tuple[list[list[str]], list[str], str] | None:
     """One story, question and answer of ``task`` (None if the answer is undefined)."""
-    n = rng.randint(2, MEM)
+    n = rng.randint(MIN_SENTS, MEM)
     loc: dict[str, str] = {}
     holder: dict[str, str | None] = dict.fromkeys(OBJECTS)
     obj_loc: dict[str, str | None] = dict.fromkeys(OBJECTS)
@@ -162,133 +175,140 @@ class MemN2N(nn.Module):
 
 @torch.no_grad()
 def evaluate(model: MemN2N, te: dict[str, torch.Tensor], mode: str) -> dict[str, Any]:
-    """Overall and per-task accuracy, hard-mask pruned fractions."""
+    """Overall and per-task accuracy, per-item correctness, hard-mask pruned fractions."""
     model.eval()
     ctrl = model.ctrl
     ctrl.mode, ctrl.stats = mode, True
     ctrl.reset_stats()
-    pred = model(te["stories"], te["questions"], te["nmem"]).argmax(-1)
+    n = len(te["answers"])
+    pred = torch.cat([model(te["stories"][i:i + 2000], te["questions"][i:i + 2000],
+                            te["nmem"][i:i + 2000]).argmax(-1) for i in range(0, n, 2000)])
     ctrl.stats = False
     ok = pred == te["answers"]
-    return {"accuracy": float(ok.float().mean()),
+    return {"metric": float(ok.float().mean()), "items": ok.numpy(), "n": n,
             "per_task": {t: float(ok[te["task"] == i].float().mean())
                          for i, t in enumerate(TASKS)},
             "pruned_fraction_layers": ctrl.pruned_fraction_layers(),
             "pruned_fraction_total": ctrl.pruned_fraction_total()}
 
 
-def _train(model: MemN2N, tr: dict[str, torch.Tensor], steps: int, lr: float, bs: int,
-           lam: float | None, T0: float, T1: float, g: torch.Generator) -> list[dict]:
-    ctrl = model.ctrl
-    if lam is None:
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-    else:
-        theta_ids = {id(p) for p in ctrl.parameters()}
-        weights = [p for p in model.parameters() if id(p) not in theta_ids]
-        opt = torch.optim.Adam([{"params": weights, "lr": lr},
-                                {"params": ctrl.parameters(), "lr": 0.05}])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    lossf = nn.CrossEntropyLoss()
-    model.train()
-    log = []
-    n = len(tr["answers"])
-    for step in range(steps):
-        idx = torch.randint(0, n, (bs,), generator=g)
-        if lam is not None:
-            ctrl.T = anneal_T(step, steps, T0, T1)
-            ctrl.reset_reg()
-        out = model(tr["stories"][idx], tr["questions"][idx], tr["nmem"][idx])
-        task = lossf(out, tr["answers"][idx])
-        loss = task if lam is None else task + lam * ctrl.reg()
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 40.0)
-        opt.step()
-        sched.step()
-        if step % 200 == 0:
-            log.append({"step": step, "T": ctrl.T, "task": float(task.detach()),
-                        "mean_m": float(ctrl.reg().detach()) if lam is not None else None})
-    return log
+class MemN2NWorkload:
+    """The MemN2N workload for :func:`learn.recipe.run_stages`.
 
+    Parameters
+    ----------
+    n_train, n_val, n_test : int
+        Stories per task in each split.
+    base_steps : int
+        Baseline training steps (Adam 0.01, cosine, batch 64, gradient clip 40).
+    seed : int
+        Seed of the model and the generator.
+    """
 
-def run(lam: float = 0.1, n_train: int = 3000, n_test: int = 1000, base_steps: int = 4000,
-        prune_steps: int = 800, bs: int = 64, T0: float = 1.0, T1: float = 0.02,
-        init_quantile: float = 0.1, seed: int = 0) -> dict[str, Any]:
-    """Train MemN2N without pruning, then co-train thresholds; evaluate; export."""
-    setup_threads()
-    seed_all(seed)
-    timer = Timer()
-    voc = vocab()
-    tr = encode(generate(n_train, seed), voc)
-    te = encode(generate(n_test, seed + 1000), voc)
-    model = MemN2N(len(voc) + 1)
-    g = torch.Generator().manual_seed(seed)
-    model.ctrl.mode = "off"
-    _train(model, tr, base_steps, 0.01, bs, None, T0, T1, g)
-    base = evaluate(model, te, "off")
-    t_base = timer.s()
-    pm = copy.deepcopy(model)
-    pm.ctrl = PruningController(list(pm.states))
-    ctrl = pm.ctrl
-    ctrl.calibrate, ctrl.mode = True, "off"
-    with torch.no_grad():
-        pm.eval()
-        pm(tr["stories"][:512], tr["questions"][:512], tr["nmem"][:512])
-    ctrl.calibrate = False
-    ctrl.init_from_calibration(init_quantile)
-    ctrl.mode = "soft"
-    log = _train(pm, tr, prune_steps, 0.002, bs, lam, T0, T1, g)
-    pruned = evaluate(pm, te, "hard")
-    schedule = {"kind": "geometric", "T0": T0, "T1": T1, "steps": prune_steps,
-                "init": f"per-hop {init_quantile} quantile of calibration logits"}
-    res: dict[str, Any] = {
-        "workload": "memn2n", "model": MODEL,
-        "data": f"bAbI-style generator (learn/workloads/memn2n.py), tasks {list(TASKS)}, "
-                f"{n_train}/{n_test} train/test stories per task, <= {MEM} sentences",
-        "metric": "accuracy", "higher_is_better": True,
-        "metric_no_pruning": base["accuracy"], "metric_learned": pruned["accuracy"],
-        "per_task_no_pruning": base["per_task"], "per_task_learned": pruned["per_task"],
-        "pruned_fraction_layers": pruned["pruned_fraction_layers"],
-        "pruned_fraction_total": pruned["pruned_fraction_total"],
-        "lambda": lam, "T_schedule": schedule, "trained": "thresholds + weights",
-        "steps": {"base": base_steps, "prune": prune_steps, "batch": bs},
-        "seconds": {"base": t_base, "total": None}, "log": log, "theta": ctrl.thetas(),
-    }
-    res["files"] = _export(pm, te, res, voc)
-    res["seconds"]["total"] = timer.s()
-    return res
+    name = "memn2n"
+    higher_is_better = True
 
+    def __init__(self, n_train: int = 10000, n_val: int = 1000, n_test: int = 10000,
+                 base_steps: int = 12000, seed: int = 0) -> None:
+        setup_threads()
+        self.seed, self.base_steps = seed, base_steps
+        self.voc = vocab()
+        self.tr = encode(generate(n_train, seed), self.voc)
+        self.va = encode(generate(n_val, seed + 500), self.voc)
+        self.te = encode(generate(n_test, seed + 1000), self.voc)
+        self.sizes = (n_train, n_val, n_test)
 
-def _export(model: MemN2N, te: dict[str, torch.Tensor], res: dict[str, Any],
-            voc: dict[str, int]) -> list[dict[str, Any]]:
-    ctrl = model.ctrl
-    inv = {i: w for w, i in voc.items()}
-    # the longest test story of the "two supporting facts" task
-    cand = (te["task"] == 1).nonzero().view(-1)
-    b = int(cand[te["nmem"][cand].argmax()])
-    n = int(te["nmem"][b])
-    story = [" ".join(inv[int(t)] for t in s if int(t)) for s in te["stories"][b][:n]]
-    question = " ".join(inv[int(t)] for t in te["questions"][b] if int(t))
-    ctrl.capture, ctrl.mode = set(range(HOPS)), "hard"
-    model.eval()
-    with torch.no_grad():
-        model(te["stories"][b:b + 1], te["questions"][b:b + 1], te["nmem"][b:b + 1])
-    meta = {"threshold_method": "learned (soft sigmoid mask, T annealed, lambda*mean(m))",
-            "lambda": res["lambda"], "T_schedule": res["T_schedule"],
-            "trained": "thresholds + weights", "memory_slots": n,
-            "head_note": "memory attention u . m_i of one hop treated as one head (H=1, "
-                         "Nq=1 question, Nk = story sentences); layer = hop",
-            "input_story": story, "input_question": question,
-            "input_answer": inv[int(te["answers"][b])],
-            "metric": {"accuracy_no_pruning": res["metric_no_pruning"],
-                       "accuracy_learned": res["metric_learned"]}}
-    files = export_captures(ctrl, "memn2n", MODEL, list(range(HOPS)), 0,
-                            f"bAbI-style two-supporting-facts test story ({n} sentences)",
-                            False, meta, n_valid=n)
-    files.append({"path": write_thresholds("memn2n", MODEL, ctrl, res["lambda"],
-                                           res["T_schedule"],
-                                           {"trained": "thresholds + weights", "heads": 1,
-                                            "head_dim": D, "causal": False,
-                                            "layers_are": "hops"})})
-    return files
+    def new_model(self) -> MemN2N:
+        """A fresh MemN2N (seeded)."""
+        seed_all(self.seed)
+        return MemN2N(len(self.voc) + 1)
 
+    def train_base(self, model: MemN2N) -> dict[str, Any]:
+        """Train without pruning (Adam 0.01 with cosine decay)."""
+        timer = Timer()
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.base_steps)
+        g = torch.Generator().manual_seed(self.seed)
+        model.ctrl.mode = "off"
+        log = []
+        for step in range(self.base_steps):
+            model.train()
+            b = self.batch(g, 64)
+            loss = self.task_loss(self.forward(model, b), b)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 40.0)
+            opt.step()
+            sched.step()
+            if (step + 1) % 2000 == 0:
+                acc = evaluate(model, self.va, "off")["metric"]
+                log.append({"step": step + 1, "val_accuracy": acc, "seconds": timer.s()})
+                print(log[-1], flush=True)
+        return {"steps": self.base_steps, "batch": 64, "log": log, "seconds": timer.s()}
+
+    def batch(self, g: torch.Generator, bs: int) -> dict[str, torch.Tensor]:
+        """Random training batch."""
+        idx = torch.randint(0, len(self.tr["answers"]), (bs,), generator=g)
+        return {k: v[idx] for k, v in self.tr.items()}
+
+    def forward(self, model: MemN2N, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Answer logits."""
+        return model(b["stories"], b["questions"], b["nmem"])
+
+    def task_loss(self, logits: torch.Tensor, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy."""
+        return nn.functional.cross_entropy(logits, b["answers"])
+
+    def calibration_batches(self) -> Iterable[dict[str, torch.Tensor]]:
+        """512 training stories."""
+        return [{k: v[:512] for k, v in self.tr.items()}]
+
+    def trainable(self, model: MemN2N) -> list[nn.Parameter]:
+        """Every weight."""
+        return list(model.parameters())
+
+    def evaluate(self, model: MemN2N, split: str, mode: str) -> dict[str, Any]:
+        """Accuracy on ``split`` ("val" or "test")."""
+        return evaluate(model, self.va if split == "val" else self.te, mode)
+
+    def describe(self) -> dict[str, Any]:
+        """Model, data and budget."""
+        n_train, n_val, n_test = self.sizes
+        return {"model": MODEL, "metric": "accuracy", "trained": "thresholds + weights",
+                "data": f"bAbI-style generator (learn/workloads/memn2n.py), tasks "
+                        f"{list(TASKS)}, {n_train}/{n_val}/{n_test} train/val/test stories per "
+                        f"task, {MIN_SENTS}-{MEM} sentences",
+                "baseline_steps": self.base_steps}
+
+    def export(self, model: MemN2N, res: dict[str, Any]) -> list[dict[str, Any]]:
+        """Traces of the 3 hops on the longest two-supporting-facts test story."""
+        te, voc = self.te, self.voc
+        ctrl = model.ctrl
+        inv = {i: w for w, i in voc.items()}
+        cand = (te["task"] == 1).nonzero().view(-1)
+        b = int(cand[te["nmem"][cand].argmax()])
+        n = int(te["nmem"][b])
+        story = [" ".join(inv[int(t)] for t in s if int(t)) for s in te["stories"][b][:n]]
+        question = " ".join(inv[int(t)] for t in te["questions"][b] if int(t))
+        ctrl.capture, ctrl.mode = set(range(HOPS)), "hard"
+        model.eval()
+        with torch.no_grad():
+            model(te["stories"][b:b + 1], te["questions"][b:b + 1], te["nmem"][b:b + 1])
+        schedule = recipe_schedule(res)
+        meta = {"threshold_method": RECIPE_METHOD, "lambda": res["lambda_final"],
+                "T_schedule": schedule, "trained": "thresholds + weights",
+                "memory_slots": n,
+                "head_note": "memory attention u . m_i of one hop treated as one head (H=1, "
+                             "Nq=1 question, Nk = story sentences); layer = hop",
+                "input_story": story, "input_question": question,
+                "input_answer": inv[int(te["answers"][b])],
+                "metric": {"accuracy_control": res["metric_no_pruning"],
+                           "accuracy_learned": res["metric_learned"]}}
+        files = export_captures(ctrl, "memn2n", MODEL, list(range(HOPS)), 0,
+                                f"bAbI-style two-supporting-facts test story ({n} sentences)",
+                                False, meta, n_valid=n)
+        files.append({"path": write_thresholds(
+            "memn2n", MODEL, ctrl, res["lambda_final"], schedule,
+            {"trained": "thresholds + weights", "heads": 1, "head_dim": D, "causal": False,
+             "layers_are": "hops"})})
+        return files

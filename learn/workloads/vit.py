@@ -1,15 +1,17 @@
 """Workload (c): a small ViT trained from scratch on Fashion-MNIST.
 
-4 layers, width 64, 4 heads of d_head 16, patch 7 (16 patches + a class token = 17
-tokens). Data: Debian ``dataset-fashion-mnist``. Metric: test accuracy (10k images).
-Thresholds and weights are trained together. This is the cheapest model: the lambda sweep
-runs here.
+4 layers, width 64, 4 heads of d_head 16, patch 4 (49 patches + a class token = 50
+tokens). Data: Debian ``dataset-fashion-mnist``: the 60k training images are split into
+55k for training and 5k for validation (fixed permutation), the 10k test images are the
+test set. Metric: accuracy. Thresholds and weights are trained together with the
+two-stage recipe of :mod:`learn.recipe`.
 """
 
 from __future__ import annotations
 
 import gzip
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +19,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from learn.threshold import PruningController, ThresholdState, anneal_T, attend
+from learn.threshold import PruningController, ThresholdState, attend
 from learn.workloads.common import (
     FASHION_DIR,
+    RECIPE_METHOD,
     Timer,
     export_captures,
+    recipe_schedule,
     seed_all,
     setup_threads,
     write_thresholds,
 )
 
-MODEL = "ViT (4 layers, d_model 64, 4 heads x d_head 16, patch 7), trained here"
-HEADS, DIM, LAYERS, PATCH = 4, 64, 4, 7
+MODEL = "ViT (4 layers, d_model 64, 4 heads x d_head 16, patch 4, 50 tokens), trained here"
+HEADS, DIM, LAYERS, PATCH = 4, 64, 4, 4
+TOKENS = (28 // PATCH) ** 2 + 1
+N_VAL = 5000
 
 
 def load_fashion(folder: Path = FASHION_DIR) -> tuple[torch.Tensor, ...]:
@@ -95,145 +101,127 @@ class ViT(nn.Module):
 
 @torch.no_grad()
 def evaluate(model: ViT, x: torch.Tensor, y: torch.Tensor, mode: str) -> dict[str, Any]:
-    """Accuracy and hard-mask pruned fractions with the controller in ``mode``."""
+    """Accuracy, per-item correctness and hard-mask pruned fractions in ``mode``."""
     model.eval()
     ctrl = model.ctrl
     ctrl.mode, ctrl.stats = mode, True
     ctrl.reset_stats()
-    correct = sum(int((model(x[i:i + 1000]).argmax(-1) == y[i:i + 1000]).sum())
-                  for i in range(0, len(x), 1000))
+    ok = torch.cat([model(x[i:i + 1000]).argmax(-1) == y[i:i + 1000]
+                    for i in range(0, len(x), 1000)])
     ctrl.stats = False
-    return {"accuracy": correct / len(x), "pruned_fraction_layers": ctrl.pruned_fraction_layers(),
+    return {"metric": float(ok.float().mean()), "items": ok.numpy(), "n": len(x),
+            "pruned_fraction_layers": ctrl.pruned_fraction_layers(),
             "pruned_fraction_total": ctrl.pruned_fraction_total()}
 
 
-def train_base(epochs: int = 2, bs: int = 128, seed: int = 0) -> tuple[ViT, tuple, dict]:
-    """Train the ViT without pruning; return model, data and baseline metrics."""
-    setup_threads()
-    seed_all(seed)
-    timer = Timer()
-    data = load_fashion()
-    xtr, ytr, xte, yte = data
-    model = ViT()
-    steps = epochs * math.ceil(len(xtr) / bs)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
-    lossf = nn.CrossEntropyLoss()
-    model.ctrl.mode = "off"
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(xtr), generator=g)
-        for i in range(0, len(xtr), bs):
-            idx = perm[i:i + bs]
-            loss = lossf(model(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    base = evaluate(model, xte, yte, "off")
-    base["seconds"] = timer.s()
-    return model, data, base
+class VitWorkload:
+    """The ViT workload for :func:`learn.recipe.run_stages`.
 
-
-def prune(model: ViT, data: tuple, lam: float, steps: int = 300, bs: int = 128,
-          T0: float = 1.0, T1: float = 0.02, init_quantile: float = 0.1,
-          seed: int = 0) -> dict[str, Any]:
-    """Co-train thresholds and weights with the soft mask; evaluate with the hard mask."""
-    timer = Timer()
-    seed_all(seed)
-    xtr, ytr, xte, yte = data
-    ctrl = model.ctrl
-    ctrl.calibrate, ctrl.mode = True, "off"
-    with torch.no_grad():
-        model.eval()
-        model(xtr[:512])
-    ctrl.calibrate = False
-    ctrl.init_from_calibration(init_quantile)
-    theta_ids = {id(p) for p in ctrl.parameters()}
-    weights = [p for p in model.parameters() if id(p) not in theta_ids]
-    opt = torch.optim.AdamW([{"params": weights, "lr": 3e-4},
-                             {"params": ctrl.parameters(), "lr": 0.05, "weight_decay": 0.0}])
-    lossf = nn.CrossEntropyLoss()
-    g = torch.Generator().manual_seed(seed + 1)
-    ctrl.mode = "soft"
-    model.train()
-    log = []
-    for step in range(steps):
-        idx = torch.randint(0, len(xtr), (bs,), generator=g)
-        ctrl.T = anneal_T(step, steps, T0, T1)
-        ctrl.reset_reg()
-        task = lossf(model(xtr[idx]), ytr[idx])
-        reg = ctrl.reg()
-        opt.zero_grad()
-        (task + lam * reg).backward()
-        opt.step()
-        if step % 50 == 0:
-            log.append({"step": step, "T": ctrl.T, "task": float(task.detach()),
-                        "mean_m": float(reg.detach())})
-    res = evaluate(model, xte, yte, "hard")
-    res.update({"lambda": lam, "seconds": timer.s(), "log": log, "theta": ctrl.thetas(),
-                "T_schedule": {"kind": "geometric", "T0": T0, "T1": T1, "steps": steps,
-                               "init": f"per-head {init_quantile} quantile of calibration "
-                                       "logits"}})
-    return res
-
-
-def run(lams: list[float], export_lam: float, epochs: int = 2, steps: int = 300,
-        seed: int = 0) -> dict[str, Any]:
-    """Baseline, then one pruning run per lambda (each from the same baseline weights).
-
-    The run with ``export_lam`` is the reported one and is exported as traces.
+    Parameters
+    ----------
+    epochs : int
+        Baseline training epochs (AdamW, one-cycle, peak lr 2e-3, batch 128).
+    seed : int
+        Seed of the baseline and of the data split.
     """
-    import copy
 
-    timer = Timer()
-    base_model, data, base = train_base(epochs, seed=seed)
-    sweep = []
-    chosen: dict[str, Any] = {}
-    for lam in lams:
-        m = copy.deepcopy(base_model)
-        m.ctrl = PruningController([b.state for b in m.blocks])
-        r = prune(m, data, lam, steps=steps, seed=seed)
-        sweep.append({k: r[k] for k in ("lambda", "accuracy", "pruned_fraction_total",
-                                         "pruned_fraction_layers", "seconds")})
-        if lam == export_lam:
-            chosen, chosen_model = r, m
-    res: dict[str, Any] = {
-        "workload": "vit", "model": MODEL,
-        "data": "Fashion-MNIST (Debian dataset-fashion-mnist): 60k train, 10k test",
-        "metric": "accuracy", "higher_is_better": True,
-        "metric_no_pruning": base["accuracy"], "metric_learned": chosen["accuracy"],
-        "pruned_fraction_layers": chosen["pruned_fraction_layers"],
-        "pruned_fraction_total": chosen["pruned_fraction_total"],
-        "lambda": export_lam, "T_schedule": chosen["T_schedule"],
-        "trained": "thresholds + weights",
-        "steps": {"base_epochs": epochs, "prune": steps, "batch": 128},
-        "seconds": {"base": base["seconds"], "prune_one_lambda": chosen["seconds"]},
-        "sweep": sweep, "theta": chosen["theta"], "log": chosen["log"],
-    }
-    res["files"] = _export(chosen_model, data, res)
-    res["seconds"]["total"] = timer.s()
-    return res
+    name = "vit"
+    higher_is_better = True
 
+    def __init__(self, epochs: int = 8, seed: int = 0) -> None:
+        setup_threads()
+        self.epochs, self.seed = epochs, seed
+        xtr, ytr, self.xte, self.yte = load_fashion()
+        perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(1234))
+        va, tr = perm[:N_VAL], perm[N_VAL:]
+        self.xtr, self.ytr, self.xva, self.yva = xtr[tr], ytr[tr], xtr[va], ytr[va]
 
-def _export(model: ViT, data: tuple, res: dict[str, Any]) -> list[dict[str, Any]]:
-    xte, yte = data[2], data[3]
-    ctrl = model.ctrl
-    ctrl.capture, ctrl.mode = {0, 1, 3}, "hard"
-    model.eval()
-    with torch.no_grad():
-        model(xte[:1])
-    meta = {"threshold_method": "learned (soft sigmoid mask, T annealed, lambda*mean(m))",
-            "lambda": res["lambda"], "T_schedule": res["T_schedule"],
-            "trained": "thresholds + weights", "tokens": 17,
-            "input_source": f"Fashion-MNIST test image 0 (label {int(yte[0])}), 16 patches + "
-                            "class token",
-            "metric": {"accuracy_no_pruning": res["metric_no_pruning"],
-                       "accuracy_learned": res["metric_learned"]}}
-    files = export_captures(ctrl, "vit", MODEL, [0, 1, 3], 0, "Fashion-MNIST test image 0",
-                            False, meta)
-    files.append({"path": write_thresholds("vit", MODEL, ctrl, res["lambda"], res["T_schedule"],
-                                           {"trained": "thresholds + weights", "heads": HEADS,
-                                            "head_dim": DIM // HEADS, "causal": False})})
-    return files
+    def new_model(self) -> ViT:
+        """A fresh ViT (seeded)."""
+        seed_all(self.seed)
+        return ViT()
+
+    def train_base(self, model: ViT) -> dict[str, Any]:
+        """Train without pruning; return timing and validation accuracy."""
+        timer = Timer()
+        bs = 128
+        steps = self.epochs * math.ceil(len(self.xtr) / bs)
+        opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
+        lossf = nn.CrossEntropyLoss()
+        model.ctrl.mode = "off"
+        g = torch.Generator().manual_seed(self.seed)
+        log = []
+        for ep in range(self.epochs):
+            model.train()
+            perm = torch.randperm(len(self.xtr), generator=g)
+            for i in range(0, len(self.xtr), bs):
+                idx = perm[i:i + bs]
+                loss = lossf(model(self.xtr[idx]), self.ytr[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+            acc = evaluate(model, self.xva, self.yva, "off")["metric"]
+            log.append({"epoch": ep, "val_accuracy": acc, "seconds": timer.s()})
+            print(log[-1], flush=True)
+        return {"epochs": self.epochs, "batch": bs, "log": log, "seconds": timer.s(),
+                "val_accuracy": log[-1]["val_accuracy"]}
+
+    def batch(self, g: torch.Generator, bs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random training batch."""
+        idx = torch.randint(0, len(self.xtr), (bs,), generator=g)
+        return self.xtr[idx], self.ytr[idx]
+
+    def forward(self, model: ViT, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Class logits."""
+        return model(batch[0])
+
+    def task_loss(self, logits: torch.Tensor, batch: tuple[torch.Tensor, torch.Tensor]
+                  ) -> torch.Tensor:
+        """Cross-entropy."""
+        return nn.functional.cross_entropy(logits, batch[1])
+
+    def calibration_batches(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """512 training images."""
+        return [(self.xtr[:512], self.ytr[:512])]
+
+    def trainable(self, model: ViT) -> list[nn.Parameter]:
+        """Every weight."""
+        return list(model.parameters())
+
+    def evaluate(self, model: ViT, split: str, mode: str) -> dict[str, Any]:
+        """Accuracy on ``split`` ("val": 5k held-out training images, "test": 10k)."""
+        x, y = (self.xva, self.yva) if split == "val" else (self.xte, self.yte)
+        return evaluate(model, x, y, mode)
+
+    def describe(self) -> dict[str, Any]:
+        """Model, data and budget."""
+        return {"model": MODEL, "metric": "accuracy", "trained": "thresholds + weights",
+                "data": f"Fashion-MNIST (Debian dataset-fashion-mnist): {len(self.xtr)} train, "
+                        f"{len(self.xva)} validation (held out of the 60k), "
+                        f"{len(self.xte)} test; {TOKENS} tokens",
+                "baseline_epochs": self.epochs}
+
+    def export(self, model: ViT, res: dict[str, Any]) -> list[dict[str, Any]]:
+        """Traces of layers 0, 1, 3 on test image 0, and thresholds.json."""
+        ctrl = model.ctrl
+        ctrl.capture, ctrl.mode = {0, 1, 3}, "hard"
+        model.eval()
+        with torch.no_grad():
+            model(self.xte[:1])
+        schedule = recipe_schedule(res)
+        meta = {"threshold_method": RECIPE_METHOD, "lambda": res["lambda_final"],
+                "T_schedule": schedule, "trained": "thresholds + weights", "tokens": TOKENS,
+                "input_source": f"Fashion-MNIST test image 0 (label {int(self.yte[0])}), "
+                                f"{TOKENS - 1} patches + class token",
+                "metric": {"accuracy_control": res["metric_no_pruning"],
+                           "accuracy_learned": res["metric_learned"]}}
+        files = export_captures(ctrl, "vit", MODEL, [0, 1, 3], 0, "Fashion-MNIST test image 0",
+                                False, meta)
+        files.append({"path": write_thresholds(
+            "vit", MODEL, ctrl, res["lambda_final"], schedule,
+            {"trained": "thresholds + weights", "heads": HEADS, "head_dim": DIM // HEADS,
+             "causal": False, "tokens": TOKENS})})
+        return files
+
