@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from leopard_rtl import preset
-from leopard_rtl.runners.core import simulate
+from leopard_rtl.tb.core import simulate
 from sim.vectors import random_trace
 
 

@@ -23,6 +23,8 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from .errors import LeopardError
+
 __all__ = ["LeopardConfig", "PRESETS", "preset", "ConfigError", "MEMORY_STYLES"]
 
 #: Memory implementations: flip-flops (simulation, small builds) or black-box macros.
@@ -47,7 +49,7 @@ _RANGES: dict[str, tuple[int, int]] = {
 _GOLDEN_INT_BITS = 62
 
 
-class ConfigError(ValueError):
+class ConfigError(LeopardError, ValueError):
     """An invalid generator parameter; the message names the parameter and its range."""
 
 
@@ -233,6 +235,44 @@ class LeopardConfig:
         """Entries per half of the survivor double buffer."""
         return self.max_keys if self.survivor_depth is None else self.survivor_depth
 
+    # ------------------------------------------------------------- timing facts
+    # The pipeline constants of the generated RTL, stated once: the RTL (hw/) is built
+    # from them and the cycle model (sim/perf.py) reads them; the tests check both against
+    # simulation.
+
+    @property
+    def fe_query_overhead(self) -> int:
+        """Front-end cycles per query besides the greedy makespan of its keys (loading
+        the query row and Q+)."""
+        return 1
+
+    @property
+    def be_drain_cycles(self) -> int:
+        """Back-end cycles from the last survivor's store read to its multiply-accumulate
+        being visible, less one: store read 1 + exp unit 3 + V read / MAC 2 = 6."""
+        return 5
+
+    @property
+    def be_query_overhead(self) -> int:
+        """Back-end cycles per query besides one per stored survivor: the drain
+        (:attr:`be_drain_cycles`) + 1 (normalize the sum, preload the rounding constant) +
+        ``recip_bits + 1`` quotient bits of the restoring divider (one per cycle, fused
+        with the d shift-and-add products) + 1 (shift, saturate, load the output
+        register): ``recip_bits + 8``."""
+        return self.be_drain_cycles + 1 + self.recip_width + 1
+
+    @property
+    def queries_in_flight(self) -> int:
+        """Queries accepted by the core's front end but not yet output: query i enters
+        only once query i-2 has left the back end (double-buffered survivor store)."""
+        return 2
+
+    @property
+    def cycle_model_exact(self) -> bool:
+        """Whether :func:`sim.perf.core_cycles` is cycle-exact for this configuration
+        (``lanes <= qk_bits``: a lane never finishes twice while another waits)."""
+        return self.lanes <= self.qk_bits
+
     @property
     def is_baseline(self) -> bool:
         """True for the SPEC section 6 baseline (no early termination, no pruning)."""
@@ -289,7 +329,8 @@ class LeopardConfig:
         names = ("score_bits", "threshold_bits", "qsum_bits", "bound_bits", "planes_bits",
                  "key_index_bits", "key_count_bits", "exp_lut_size", "e_bits",
                  "exp_arg_bits", "sum_bits", "acc_bits", "recip_width",
-                 "norm_product_bits", "survivor_capacity")
+                 "norm_product_bits", "survivor_capacity", "fe_query_overhead",
+                 "be_drain_cycles", "be_query_overhead", "queries_in_flight")
         return {n: getattr(self, n) for n in names}
 
     def manifest(self, **extra: Any) -> dict[str, Any]:
@@ -335,7 +376,7 @@ PRESETS: dict[str, LeopardConfig] = {
     "baseline": _PAPER.replace(early_termination=False, pruning=False, name="baseline"),
     "pruning_only": _PAPER.replace(early_termination=False, pruning=True,
                                    name="pruning_only"),
-    # From `leopard-rtl sweep` (issue 8, results/eval/sweep.md): best speedup per area of
+    # From `leopard-rtl sweep` (results/eval/sweep.md): best speedup per area of
     # lanes x qk_bits x back-end width among the points with mean output error <= 0.5 V LSB
     # (1.04x faster at 0.97x area than `paper`): the paper design, back end F=6/E=12/R=12.
     "sweep_best": _PAPER.replace(exp_frac_bits=6, exp_bits=12, recip_bits=12,

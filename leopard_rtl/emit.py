@@ -5,51 +5,39 @@
 (config, derived widths, ports, latencies, tool versions). Files are rewritten only when
 their content changes, so Make and flows do not rebuild needlessly.
 
-Units are registered in :data:`UNITS` as ``"module:Class"`` strings, imported lazily; each
-class takes the :class:`~leopard_rtl.config.LeopardConfig` as its only argument, and may
-expose a ``latencies`` property (dict of name -> cycles) recorded in the manifest.
+Units are the three top-level components of :mod:`leopard_rtl.hw`, each taking the
+:class:`~leopard_rtl.config.LeopardConfig` as its only argument and exposing a
+``latencies`` property recorded in the manifest. A unit's Verilog module is
+``leopard_<unit>``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import platform
 from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, LeopardConfig
+from .hw.backend import BackEnd
+from .hw.core import LeopardCore
+from .hw.frontend import FrontEnd
 
 __all__ = ["UNITS", "TOP_NAMES", "elaborate_unit", "convert", "ports_of", "write_build",
            "write_if_changed", "tool_versions", "fingerprint"]
 
-#: Generated top levels: unit name -> "module:Class".
-UNITS: dict[str, str] = {
-    "frontend": "leopard_rtl.frontend:FrontEnd",
-    "backend": "leopard_rtl.backend:BackEnd",
-    "core": "leopard_rtl.top:LeopardCore",
-}
+#: Generated top levels: unit name -> component class.
+UNITS: dict[str, type] = {"frontend": FrontEnd, "backend": BackEnd, "core": LeopardCore}
 
-#: Verilog module name of each unit's top.
-TOP_NAMES: dict[str, str] = {
-    "frontend": "leopard_frontend",
-    "backend": "leopard_backend",
-    "core": "leopard_top",
-}
+#: Verilog module name of each unit's top: ``leopard_<unit>``.
+TOP_NAMES: dict[str, str] = {unit: f"leopard_{unit}" for unit in UNITS}
 
 
 def elaborate_unit(unit: str, cfg: LeopardConfig) -> Any:
     """Construct the top component of ``unit`` for ``cfg``."""
     if unit not in UNITS:
         raise ConfigError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
-    mod_name, cls_name = UNITS[unit].split(":")
-    try:
-        mod = importlib.import_module(mod_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == mod_name:
-            raise ConfigError(f"unit {unit!r} is not implemented yet ({mod_name})") from None
-        raise
-    return getattr(mod, cls_name)(cfg)
+    return UNITS[unit](cfg)
 
 
 def convert(component: Any, name: str) -> str:
@@ -102,14 +90,16 @@ def write_if_changed(path: Path, text: str) -> bool:
 
 def fingerprint(unit: str, cfg: LeopardConfig) -> str:
     """Hash of everything the emitted Verilog depends on: unit, configuration, the
-    generator's sources (``leopard_rtl/*.py`` and the golden model that builds the exp
-    LUT) and the Amaranth version."""
+    generator's sources (``leopard_rtl/hw/*.py``, the configuration, this module and the
+    golden model that builds the exp LUT) and the Amaranth version."""
     import hashlib
 
     h = hashlib.sha256(json.dumps([unit, cfg.to_dict(), tool_versions()],
                                   sort_keys=True).encode())
     root = Path(__file__).resolve().parent
-    for src in sorted([*root.glob("*.py"), root.parent / "sim" / "golden.py"]):
+    srcs = [*(root / "hw").glob("*.py"), root / "config.py", root / "emit.py",
+            root.parent / "sim" / "golden.py"]
+    for src in sorted(srcs):
         h.update(src.name.encode() + src.read_bytes())
     return h.hexdigest()
 

@@ -1,4 +1,4 @@
-# Evaluation (issue 8): speedup, energy and accuracy vs the baseline; design-space sweep.
+# Evaluation: speedup, energy and accuracy vs the baseline; design-space sweep.
 # Included from the main Makefile (VENV, PY, BUILD). See docs/EVALUATION.md.
 #   make evaluate        all real traces + the sweep -> $(EVAL_OUT)/report.md, results.json,
 #                        sweep.md, PNGs. First run from a clean build/: 3 core netlists and
@@ -7,7 +7,7 @@
 #   make evaluate-rtl    the same, every trace also run on the core RTL (Verilator)
 #   make sweep           lanes x qk_bits x back-end width, speedup per area, Pareto plot
 #   make evaluate-commit copy the small outputs into results/eval/
-#   make evaluate-test   the fast tests of tests/test_evaluate.py
+#   make evaluate-test   the fast tests of tests/eval/test_evaluate.py
 EVAL_OUT    ?= $(BUILD)/eval/report
 EVAL_PRESET ?= auto
 SWEEP_OUT   ?= $(BUILD)/eval/sweep
@@ -28,4 +28,4 @@ evaluate-commit:
 	    $(EVAL_OUT)/sweep.json $(EVAL_OUT)/*.png results/eval/
 
 evaluate-test: setup
-	$(VENV)/bin/pytest -q tests/test_evaluate.py
+	$(VENV)/bin/pytest -q tests/eval/test_evaluate.py

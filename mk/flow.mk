@@ -1,4 +1,4 @@
-# Physical flow (issue 6): synthesis/STA on real libraries, qflow P&R, QoR table, energy.
+# Physical flow: synthesis/STA on real libraries, qflow P&R, QoR table, energy.
 #   make synth  PRESET=tiny UNIT=frontend PDK=osu018
 #   make pnr    PRESET=tiny UNIT=frontend
 #   make qor    (all presets x PDKs x units -> build/flow/qor/QOR.md and docs/QOR.md)
@@ -25,5 +25,4 @@ energy: setup
 	    --pdk nangate45 --out $(FLOW_OUT)/energy-minilm
 
 flow-test: setup
-	$(VENV)/bin/pytest -q tests/test_flow_synth.py tests/test_flow_pnr.py \
-	    tests/test_flow_orfs.py tests/test_flow_power.py tests/test_flow_errors.py
+	$(VENV)/bin/pytest -q tests/flow

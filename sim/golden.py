@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from leopard_rtl.config import LeopardConfig
+from leopard_rtl.errors import LeopardError
 
 from . import perf
 from .quant import softmax_scale
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 
-class GoldenError(ValueError):
+class GoldenError(LeopardError, ValueError):
     """The input does not fit the configuration (the message says which parameter)."""
 
 

@@ -15,8 +15,9 @@ the front end works on query i+1; the front end may start query i only once the 
 has finished query i-2 (whose buffer half it reuses). A head's cycles are the back end's
 finish time of its last query.
 
-The constants in :class:`Timing` are those of the RTL; :func:`timing` is the one place
-that states them, and the RTL's tests check them against simulation.
+The constants in :class:`Timing` are those of the RTL, read from the configuration's
+timing properties (the one place that states them); the RTL's tests check them against
+simulation.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Timing:
 
 def timing(cfg: LeopardConfig) -> Timing:
     """The pipeline constants of the RTL generated from ``cfg``."""
-    # Back end (leopard_rtl.backend.query_overhead): 5 cycles to drain the exp/MAC
+    # Back end (leopard_rtl.hw.backend.query_overhead): 5 cycles to drain the exp/MAC
     # pipeline, 1 to normalize the sum, recip_bits + 1 quotient bits of the restoring
     # divider (one per cycle, fused with the row's shift-and-add products), 1 to round
     # and load the output register.
@@ -177,12 +178,13 @@ def survivor_commit(finish: np.ndarray, mask: np.ndarray,
 
 def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
                   cfg: LeopardConfig) -> dict[str, np.ndarray]:
-    """Exact per-query timing of the core (``leopard_rtl.top.LeopardCore``), [H, Nq] each.
+    """Exact per-query timing of the core (``leopard_rtl.hw.core.LeopardCore``), [H, Nq] each.
 
     With queries offered back to back and ``out`` always ready: the front end accepts
-    query i at ``fe_start(i) = max(fe_end(i-1), out(i-2) + 1)`` (at most two queries in
-    flight), is busy ``makespan + fe_query_overhead`` cycles, the back end commits the
-    survivors at ``fe_start(i) + survivor_commit`` and outputs at
+    query i at ``fe_start(i) = max(fe_end(i-1), out(i-k) + 1)`` (at most
+    ``k = cfg.queries_in_flight`` queries in flight), is busy ``makespan +
+    fe_query_overhead`` cycles, the back end commits the survivors at ``fe_start(i) +
+    survivor_commit`` and outputs at
     ``out(i) = max(commit(i), out(i-1)) + survivors + be_query_overhead``. Exact while the
     survivor queue never fills, which holds when ``lanes <= qk_bits`` (each lane produces at
     most one survivor per ``qk_bits`` cycles, the queue drains one per cycle and holds
@@ -198,10 +200,11 @@ def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
     start = np.zeros((H, Nq), np.int64)
     out = np.zeros((H, Nq), np.int64)
     fe_end = np.zeros(H, np.int64)
+    k = cfg.queries_in_flight
     for i in range(Nq):
         s = fe_end.copy()
-        if i >= 2:
-            s = np.maximum(s, out[:, i - 2] + 1)
+        if i >= k:
+            s = np.maximum(s, out[:, i - k] + 1)
         start[:, i] = s
         fe_end = s + fe_len[:, i]
         commit = s + commit_rel[:, i]

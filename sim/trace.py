@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from leopard_rtl.errors import LeopardError
+
 __all__ = ["Trace", "TraceError", "load_trace", "save_trace", "BITS_RANGE"]
 
 #: Allowed range of ``qk_bits`` and ``v_bits`` in a trace (inclusive).
@@ -50,7 +52,7 @@ _REQUIRED = ("q", "k", "v", "threshold", "scale_q", "scale_k", "scale_v",
              "qk_bits", "v_bits", "causal", "meta")
 
 
-class TraceError(ValueError):
+class TraceError(LeopardError, ValueError):
     """A trace file or trace object is malformed; the message names the file and field."""
 
 

@@ -97,7 +97,7 @@ def _run(sim: Simulator, deadline: float | None) -> None:
 
 # ----------------------------------------------------------------- front-end scenarios
 class FrontEndCase:
-    """Stimulus for :class:`leopard_rtl.frontend.FrontEnd`: a list of heads.
+    """Stimulus for :class:`leopard_rtl.hw.frontend.FrontEnd`: a list of heads.
 
     Each head is ``(k [Nk, d], q [Nq, d], n_visible [Nq], threshold [Nq], et, pr)``: the
     threshold register may change from query to query.
@@ -153,7 +153,7 @@ def run_frontend(dut: Any, case: FrontEndCase, cfg: Any, *, rng: np.random.Gener
     ``p_in``: idle probability of the K and query producers; ``p_out``: back-pressure
     probability of the ``result`` and ``survivor`` consumers.
     """
-    from leopard_rtl import layouts
+    from leopard_rtl.hw import layouts
 
     nq = case.n_queries
     results: list[list[tuple[int, int, int, int]]] = [[] for _ in range(nq)]

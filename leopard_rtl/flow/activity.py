@@ -1,19 +1,19 @@
 """VCDs of the real units running a real trace, for the power flow.
 
-The simulation runners (``leopard_rtl.runners.frontend`` / ``backend``) do not dump
+The simulation runners (:mod:`leopard_rtl.tb.frontend` / ``backend``) do not dump
 waveforms. This module reuses their generated testbenches and stimulus writers unchanged,
 wraps the testbench in a top module that calls ``$dumpfile``/``$dumpvars`` for the DUT,
 and runs the unit's emitted Verilog on the heads of the trace, with Verilator
 (``--binary --timing --trace``, the default: ~100x faster than Icarus here) or Icarus
-(with :func:`leopard_rtl.runners.frontend.icarus_compat`, as the runners do; without it a
+(with :func:`leopard_rtl.tb.toolchain.icarus_compat`, as the runners do; without it a
 configuration whose registers are written with their initial values keeps ``x`` in
 Icarus and never finishes). Returns the VCD, the hierarchical scope of the DUT in it, and
 the heads simulated.
 
-The coupling is to these runner functions: frontend ``testbench_verilog(cfg)`` (module
-``tb`` inside ``tb_top``, ``tb_top.u.dut``), ``write_stimulus(path, heads, cfg)`` (reads
-``stim.txt``); backend ``front(trace, cfg)``, ``write_stimulus(path, score, mask, v,
-mant, shift, cfg)``, ``testbench(cfg)`` (module ``tb``, ``+stim=``/``+out=``, ``tb.dut``).
+The coupling is to these runner functions: frontend ``testbench_verilog(cfg, ports)`` and
+``write_stimulus(path, heads, cfg)``; backend ``front(trace, cfg)``, ``write_stimulus(path,
+score, mask, v, mant, shift, cfg)``, ``testbench(cfg, ports)``; both are module ``tb``
+(``+stim=``/``+out=``, DUT ``tb.dut``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LeopardError
+
 __all__ = ["simulate_vcd", "ActivityError"]
 
 
-class ActivityError(Exception):
+class ActivityError(LeopardError):
     """The activity simulation could not run."""
 
 
@@ -49,7 +51,7 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> None:
 
 def _build_and_run(simulator: str, work: Path, sources: list[str], plusargs: list[str],
                    timeout: float) -> None:
-    from leopard_rtl.runners.common import tool, verilator_build_args
+    from leopard_rtl.tb.toolchain import tool, verilator_build_args
 
     if simulator == "verilator":
         verilator = tool("verilator")
@@ -72,7 +74,8 @@ def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
                  simulator: str = "verilator") -> tuple[Path, str, int]:
     """Run ``verilog`` (the emitted ``unit``) on the first ``heads`` heads of ``trace``
     (all when None) with ``simulator``; returns (VCD, DUT scope in it, heads simulated)."""
-    from leopard_rtl.runners.frontend import icarus_compat
+    from ..emit import elaborate_unit, ports_of
+    from ..tb.toolchain import icarus_compat
 
     n_heads = trace.heads if heads is None else max(1, min(heads, trace.heads))
     work.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,7 @@ def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
     text = Path(verilog).read_text()
     rtl.write_text(icarus_compat(text) if simulator == "icarus" else text)
     if unit == "frontend":
-        from leopard_rtl.runners import frontend as rf
+        from leopard_rtl.tb import frontend as rf
         from sim.golden import check_fits, threshold_register
 
         check_fits(trace, cfg)
@@ -93,17 +96,17 @@ def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
         head_list = [{"k": trace.k[h], "q": trace.q[h], "n_visible": n_visible,
                       "threshold": np.full(nq, th[h]), "et": cfg.early_termination,
                       "pr": cfg.pruning} for h in range(n_heads)]
-        (work / "tb.v").write_text(rf.testbench_verilog(cfg))
+        (work / "tb.v").write_text(rf.testbench_verilog(cfg, ports_of(elaborate_unit(unit, cfg))))
         rf.write_stimulus(work / "stim.txt", head_list, cfg)
-        tb_module, dut_path, plusargs = "tb_top", "u.dut", []
+        tb_module, dut_path, plusargs = "tb", "dut", ["+stim=stim.txt", "+out=out.txt"]
     elif unit == "backend":
-        from leopard_rtl.runners import backend as rb
+        from leopard_rtl.tb import backend as rb
 
         fe = rb.front(trace, cfg)
         sl = slice(0, n_heads)
         rb.write_stimulus(work / "stim.txt", fe["score"][sl], fe["mask"][sl], trace.v[sl],
                           fe["mant"][sl], fe["shift"][sl], cfg)
-        (work / "tb.v").write_text(rb.testbench(cfg))
+        (work / "tb.v").write_text(rb.testbench(cfg, ports_of(elaborate_unit(unit, cfg))))
         tb_module, dut_path, plusargs = "tb", "dut", ["+stim=stim.txt", "+out=out.txt"]
     else:
         raise ActivityError(f"no activity testbench for unit {unit!r} (frontend, backend)")

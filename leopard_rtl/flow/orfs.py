@@ -19,23 +19,23 @@ Run with ``make -C $ORFS/flow DESIGN_CONFIG=<out>/flow/<platform>/config.mk`` (s
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from ..emit import write_if_changed
+from .pdk import PDKS
 
 __all__ = ["PLATFORMS", "period_in_unit", "write_orfs", "sdc_text", "config_mk_text"]
 
-ROOT = Path(__file__).resolve().parents[2]
-CONSTRAINTS = ROOT / "constraints"
+#: The folder holding ``leopard.sdc`` (constraints/, shipped as leopard_rtl.constraints).
+CONSTRAINTS = Path(str(files("leopard_rtl.constraints")))
 
-
-def _load_platforms() -> dict[str, dict[str, Any]]:
-    return json.loads((CONSTRAINTS / "platforms.json").read_text())["platforms"]
-
-
-#: Per-platform time unit and default knobs (constraints/platforms.json).
-PLATFORMS: dict[str, dict[str, Any]] = _load_platforms()
+#: ORFS platforms: time unit, default clock and knobs, from the one platform table
+#: (constraints/platforms.json, read by :mod:`leopard_rtl.flow.pdk`).
+PLATFORMS: dict[str, dict[str, Any]] = {
+    name: {"time_unit": spec.time_unit, "clock_ns": spec.clock_ns, **spec.orfs}
+    for name, spec in PDKS.items() if spec.orfs}
 
 
 def period_in_unit(period_ns: float, platform: str) -> float:

@@ -23,17 +23,23 @@ assumed, so a clock given in ns is converted once (:meth:`Pdk.to_lib_time`).
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["PDKS", "Pdk", "PdkError", "PdkSpec", "resolve_pdk", "pdk_root", "liberty_units"]
+from ..errors import LeopardError
+from ..paths import project_root
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["PDKS", "PDK_NAMES", "Pdk", "PdkError", "PdkSpec", "resolve_pdk", "pdk_root",
+           "liberty_units"]
+
+ROOT = project_root()
 
 
-class PdkError(Exception):
+class PdkError(LeopardError):
     """A library that cannot be found or read; the message names what is missing."""
 
 
@@ -59,43 +65,38 @@ class PdkSpec:
     #: cells to keep out of mapping (Yosys ``dont_use``)
     dont_use: tuple[str, ...] = ()
     note: str = ""
+    #: SRAM macro area estimate: ``bitcell_um2`` and ``efficiency`` (docs/ENERGY.md)
+    sram: dict[str, float] = field(default_factory=dict)
+    #: OpenROAD-flow-scripts knobs of the hand-off (empty: not an ORFS platform)
+    orfs: dict[str, float] = field(default_factory=dict)
 
 
-PDKS: dict[str, PdkSpec] = {
-    "osu018": PdkSpec(
-        name="osu018", liberty=("osu018_stdcells.lib",), seq="osu018_stdcells.lib",
-        lef=("osu018_stdcells.lef",), tech_lef=None, clock_ns=10.0,
-        folder="/usr/share/qflow/tech/osu018", time_unit="ns",
-        note="OSU 0.18 um (TSMC-like SCN6M), typical, 1.8 V; Debian qflow package"),
-    "sky130hd": PdkSpec(
-        name="sky130hd", liberty=("sky130_fd_sc_hd__tt_025C_1v80.lib*",),
-        seq="sky130_fd_sc_hd__tt_025C_1v80.lib*",
-        lef=("sky130_fd_sc_hd_merged.lef",), tech_lef="sky130_fd_sc*.tlef", clock_ns=5.0,
-        folder="sky130hd", time_unit="ns",
-        # Clock-gating / probe cells that a generic mapper must not pick.
-        dont_use=("sky130_fd_sc_hd__probe_*", "sky130_fd_sc_hd__lpflow_*"),
-        note="SkyWater 130 nm high density, tt 25 C 1.80 V"),
-    "nangate45": PdkSpec(
-        name="nangate45", liberty=("NangateOpenCellLibrary_typical.lib*",),
-        seq="NangateOpenCellLibrary_typical.lib*",
-        lef=("NangateOpenCellLibrary.macro*.lef",), tech_lef="*.tech.lef", clock_ns=2.0,
-        folder="nangate45", time_unit="ns",
-        note="Nangate Open Cell Library (FreePDK45), typical, 1.1 V"),
-    "asap7": PdkSpec(
-        name="asap7",
-        liberty=tuple(f"asap7sc7p5t_{k}_RVT_TT_nldm*.lib*"
-                      for k in ("AO", "INVBUF", "OA", "SEQ", "SIMPLE")),
-        seq="asap7sc7p5t_SEQ_RVT_TT_nldm*.lib*",
-        lef=("asap7sc7p5t_28_R*.lef",), tech_lef="asap7_tech*.lef", clock_ns=1.0,
-        folder="asap7", time_unit="ps",
-        note="ASAP7 7 nm predictive, 7.5 track RVT, TT, 0.7 V"),
-}
+def _load_specs() -> dict[str, PdkSpec]:
+    table = json.loads((files("leopard_rtl.constraints") / "platforms.json").read_text())
+    return {name: PdkSpec(name=name, liberty=tuple(p["liberty"]), seq=p["seq"],
+                          lef=tuple(p["lef"]), tech_lef=p["tech_lef"], clock_ns=p["clock_ns"],
+                          folder=p["folder"], time_unit=p["time_unit"],
+                          dont_use=tuple(p["dont_use"]), note=p["note"],
+                          sram=dict(p["sram"]), orfs=dict(p.get("orfs", {})))
+            for name, p in table["platforms"].items()}
+
+
+#: The known libraries, from the one platform table ``constraints/platforms.json``.
+PDKS: dict[str, PdkSpec] = _load_specs()
+#: Their names, in table order (command-line choices, QoR columns).
+PDK_NAMES: tuple[str, ...] = tuple(PDKS)
 
 
 def pdk_root() -> Path:
     """The shared PDK folder: ``$LEOPARD_PDK_ROOT`` or ``<project>/../shared/pdk``."""
     env = os.environ.get("LEOPARD_PDK_ROOT")
-    return Path(env) if env else (ROOT.parent / "shared" / "pdk")
+    if env:
+        return Path(env)
+    # A checkout: beside the project. An installed package: beside the working directory.
+    for cand in (ROOT.parent / "shared" / "pdk", Path.cwd().parent / "shared" / "pdk"):
+        if cand.is_dir():
+            return cand
+    return ROOT.parent / "shared" / "pdk"
 
 
 @dataclass

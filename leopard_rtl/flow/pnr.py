@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import LeopardError
 from .layout_png import render_def
 
 __all__ = ["PnrError", "pnr_verilog", "pnr_unit", "collect_report", "QFLOW_STEPS",
@@ -35,7 +36,7 @@ DEFAULT_UTILIZATION = 75.0
 QFLOW_STEPS = ("synthesize", "place", "route", "backanno", "migrate", "drc", "lvs")
 
 
-class PnrError(Exception):
+class PnrError(LeopardError):
     """qflow is missing, a step failed, or the layout is not clean."""
 
 

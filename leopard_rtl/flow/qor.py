@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from ..config import preset
+from .pdk import PDK_NAMES
 from .run import default_unit, synth_unit
 
 __all__ = ["run_qor", "markdown", "merge_runs", "write_gates", "gates_from", "BUFFER_BLOCKS",
@@ -101,7 +103,7 @@ def run_qor(out_dir: Path, *, presets: list[str] | None = None, pdks: list[str] 
             readme: Path | None = None) -> str:
     """Run every combination; return (and write) the markdown."""
     presets = presets or ["tiny", "minilm", "paper"]
-    pdks = pdks or ["osu018", "sky130hd", "nangate45", "asap7"]
+    pdks = pdks or list(PDK_NAMES)
     rows: list[dict[str, Any]] = []
     for pname in presets:
         cfg = preset(pname)
@@ -127,6 +129,8 @@ def run_qor(out_dir: Path, *, presets: list[str] | None = None, pdks: list[str] 
     (out_dir / "QOR.md").write_text(md)
     if doc is not None:
         doc.parent.mkdir(parents=True, exist_ok=True)
+        # The rows beside the table: what the evaluation reads (never the markdown).
+        (doc.parent / "qor.json").write_text(json.dumps(rows, indent=1) + "\n")
         doc.write_text(md)
     if readme is not None:
         update_readme(readme, rows)
@@ -155,8 +159,8 @@ def gates_from(qor_dir: str, preset_name: str = "tiny") -> dict:
     """Regenerate ``constraints/qor/<preset>.json`` from a ``leopard-rtl qor`` run."""
     rows = [r for r in json.loads((Path(qor_dir) / "qor.json").read_text())
             if r["preset"] == preset_name]
-    root = Path(__file__).resolve().parents[2]
-    return write_gates(rows, root / "constraints" / "qor" / f"{preset_name}.json")
+    return write_gates(rows, Path(str(files("leopard_rtl.constraints"))) / "qor"
+                       / f"{preset_name}.json")
 
 
 def merge_runs(qor_dirs: list[str], doc: Path | None = None,

@@ -17,26 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from ..config import LeopardConfig
+from ..paths import build_root
 from .pdk import Pdk, resolve_pdk
-from .sta import run_sta
+from .sta import SDC_TEMPLATE, run_sta
 from .synth import DEFAULT_MAX_FANOUT, sram_area_um2, synthesize
 
 __all__ = ["default_unit", "emit_unit", "synth_unit", "synth_verilog", "summary_text",
            "flow_fingerprint", "DEFAULT_MACRO_BITS"]
 
 #: Where compressed liberty files are expanded (shared by all runs).
-LIB_CACHE = Path(__file__).resolve().parents[2] / "build" / "flow" / "_lib"
+LIB_CACHE = build_root() / "flow" / "_lib"
 
 #: Memories of at least this many bits are black-boxed as SRAM macros in synthesis.
 DEFAULT_MACRO_BITS = 4096
 
 #: Black-box macro modules the units may instantiate (memory="macro"), with the Python
 #: attribute holding their behavioural Verilog (read by Yosys as a -lib black box).
-MACRO_STUBS = {"leopard_kbuf_bank": "leopard_rtl.kbuffer:MACRO_VERILOG"}
+MACRO_STUBS = {"leopard_kbuf_bank": "leopard_rtl.hw.kbuffer:MACRO_VERILOG"}
 
 
 def default_unit(cfg: LeopardConfig) -> str:
-    """``core`` if its module exists (``leopard_rtl.top``), else ``frontend``.
+    """``core`` if its module exists (``leopard_rtl.hw.core``), else ``frontend``.
 
     (Only the module is looked up: constructing the component without elaborating it
     would raise Amaranth's UnusedElaboratable warning.)
@@ -88,7 +89,7 @@ def flow_fingerprint() -> str:
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for p in [here / f for f in ("synth.py", "fanout.py", "sta.py", "pdk.py", "run.py")] + \
-            [here.parents[1] / "constraints" / "leopard.sdc"]:
+            [SDC_TEMPLATE, SDC_TEMPLATE.parent / "platforms.json"]:
         h.update(p.name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b""))
     return h.hexdigest()
 

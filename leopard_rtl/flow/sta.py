@@ -24,18 +24,19 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from ..errors import LeopardError
 from .pdk import Pdk
 
 __all__ = ["StaResult", "StaError", "run_sta", "sta_script", "SDC_TEMPLATE"]
 
-ROOT = Path(__file__).resolve().parents[2]
-SDC_TEMPLATE = ROOT / "constraints" / "leopard.sdc"
+SDC_TEMPLATE = Path(str(files("leopard_rtl.constraints"))) / "leopard.sdc"
 
 
-class StaError(Exception):
+class StaError(LeopardError):
     """OpenSTA is missing or failed; the message names the log."""
 
 

@@ -39,25 +39,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .pdk import Pdk
+from ..errors import LeopardError
+from .pdk import PDKS, Pdk
 
 __all__ = ["SynthResult", "yosys_script", "run_yosys", "synthesize", "SynthError",
-           "SRAM_MODEL", "sram_area_um2", "hier_areas"]
+           "sram_area_um2", "hier_areas"]
 
 
-class SynthError(Exception):
+class SynthError(LeopardError):
     """Yosys failed; the message quotes its error line and names the log."""
 
-
-#: SRAM macro area model per PDK: 6T bit-cell area (um^2) and array efficiency (bit-cell
-#: area / macro area). Order-of-magnitude estimates for a small 1R1W macro, documented in
-#: docs/ENERGY.md; they are NOT the area of a real compiled macro.
-SRAM_MODEL: dict[str, dict[str, float]] = {
-    "osu018": {"bitcell_um2": 4.65, "efficiency": 0.5},
-    "sky130hd": {"bitcell_um2": 2.50, "efficiency": 0.5},
-    "nangate45": {"bitcell_um2": 0.35, "efficiency": 0.5},
-    "asap7": {"bitcell_um2": 0.035, "efficiency": 0.5},
-}
 
 _MACRO_TYPE = "LEOPARD_SRAM"
 
@@ -96,8 +87,13 @@ _PY_RUNNER = ("import sys\nfrom pyosys import libyosys as ys\n"
 
 
 def sram_area_um2(pdk: str, bits: int) -> float:
-    """Estimated area of a memory macro of ``bits`` bits on ``pdk`` (um^2)."""
-    m = SRAM_MODEL.get(pdk, SRAM_MODEL["nangate45"])
+    """Estimated area of a memory macro of ``bits`` bits on ``pdk`` (um^2).
+
+    The 6T bit-cell area and array efficiency of each platform are in the platform table
+    (``constraints/platforms.json``, ``sram``): order-of-magnitude estimates for a small
+    1R1W macro, documented in docs/ENERGY.md, NOT the area of a real compiled macro.
+    """
+    m = PDKS[pdk].sram if pdk in PDKS else PDKS["nangate45"].sram
     return bits * m["bitcell_um2"] / m["efficiency"]
 
 

@@ -1,0 +1,1 @@
+"""Flow data shipped with the package: the SDC template, the platform table, QoR gates."""

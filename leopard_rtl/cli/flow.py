@@ -1,0 +1,144 @@
+"""The ``synth``, ``pnr``, ``qor`` and ``energy`` subcommands of ``leopard-rtl``.
+
+``leopard-rtl synth [--preset P (default paper)] [--unit U] [--set K=V]
+[--pdk osu018|sky130hd|nangate45|asap7] [--clock-ns X] [--liberty F]... [--lef F]
+[--platform-dir D] --out DIR``
+    Yosys + OpenSTA; writes DIR/report.json, DIR/summary.txt, DIR/netlist.v.
+``leopard-rtl pnr [--preset P (default tiny)] [--unit U (default frontend)] --out DIR
+[--clock-ns X] [--utilization U (default 75)]``
+    qflow place-and-route on osu018; DIR/pnr_report.json, DIR/layout.png.
+``leopard-rtl qor --out DIR``
+    the QoR table (docs/QOR.md form) over presets x PDKs x units.
+``leopard-rtl energy --preset P --trace T --pdk L [--unit U] --out DIR``
+    energy per attention head of LeOPArd, pruning-only and the baseline.
+
+``--unit`` defaults to ``core`` when the core elaborates, else ``frontend``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..emit import UNITS
+from ..flow.pnr import DEFAULT_UTILIZATION, pnr_unit
+from ..flow.power import energy_per_head
+from ..flow.qor import run_qor
+from ..flow.run import synth_unit
+from .common import add_config_args, add_pdk_arg, add_unit_arg, config_from_args
+
+__all__ = ["register"]
+
+
+def _add_common(p: argparse.ArgumentParser, default_preset: str = "tiny") -> None:
+    add_config_args(p, default=default_preset)
+    add_unit_arg(p, default=None, help_default="core if it elaborates, else frontend")
+    p.add_argument("--clock-ns", type=float, default=None,
+                   help="clock period in ns (default: per library; converted to ps "
+                        "for asap7)")
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    rep = synth_unit(args.unit, cfg, args.pdk, Path(args.out), clock_ns=args.clock_ns,
+                         liberty=args.liberty or None, lef=args.lef or None,
+                         platform_dir=args.platform_dir,
+                         macro_bits=args.macro_bits, activity=args.activity,
+                         max_fanout=args.max_fanout)
+    print((Path(args.out) / "summary.txt").read_text(), end="")
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    return 0
+
+
+def cmd_pnr(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    rep = pnr_unit(args.unit, cfg, Path(args.out), clock_ns=args.clock_ns,
+                       utilization=args.utilization, timeout=args.timeout)
+    print(json.dumps(rep, indent=2))
+    return 0
+
+
+def cmd_qor(args: argparse.Namespace) -> int:
+    md = run_qor(Path(args.out), presets=args.preset or None, pdks=args.pdk or None,
+                     units=args.unit or None, doc=Path(args.doc) if args.doc else None,
+                     readme=Path(args.readme) if args.readme else None)
+    print(md)
+    return 0
+
+
+def cmd_energy(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    rep: dict[str, Any] = energy_per_head(
+            cfg, Path(args.trace), args.pdk, Path(args.out), unit=args.unit,
+            clock_ns=args.clock_ns, activity_source=args.activity_source, heads=args.heads,
+            simulator=args.simulator)
+    print(json.dumps(rep, indent=2))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the flow subcommands to the ``leopard-rtl`` parser's subparsers."""
+    p = sub.add_parser("synth", help="synthesize a unit to a liberty; timing, area, power")
+    # paper: synthesis + STA of a paper unit takes ~7 min on 2 shared cores (< 15 min).
+    _add_common(p, default_preset="paper")
+    add_pdk_arg(p, "osu018")
+    p.add_argument("--liberty", action="append", default=[], metavar="FILE",
+                   help="liberty file(s) to use instead of the PDK's (repeatable)")
+    p.add_argument("--lef", action="append", default=[], metavar="FILE",
+                   help="cell LEF to use instead of the PDK's (repeatable)")
+    p.add_argument("--platform-dir", default=None, metavar="DIR",
+                   help="an OpenROAD-flow-scripts platform folder to take files from")
+    p.add_argument("--macro-bits", type=int, default=4096,
+                   help="memories of at least this many bits become black-box SRAM "
+                        "macros (0: never; default 4096)")
+    p.add_argument("--activity", type=float, default=0.1,
+                   help="default switching activity, toggles per cycle (default 0.1)")
+    p.add_argument("--max-fanout", type=int, default=16,
+                   help="buffer nets with more loads than this after mapping (0: off; "
+                        "default 16)")
+    p.add_argument("--json", action="store_true", help="also print the JSON report")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("pnr", help="place and route a unit with qflow on osu018")
+    # tiny front end: what qflow places and routes in a few minutes (~4-7 minutes for its
+    # ~5.7k cells; the tiny core, 19k cells, takes 42 minutes on 2 shared cores).
+    _add_common(p, default_preset="tiny")
+    p.set_defaults(unit="frontend")
+    p.add_argument("--utilization", type=float, default=DEFAULT_UTILIZATION,
+                   help=f"target core utilization in percent (default "
+                        f"{DEFAULT_UTILIZATION:g}; qflow's own choice, ~94 %%, left a DRC "
+                        f"error and an open net in the tiny front end)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds (default 1800)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_pnr)
+
+    p = sub.add_parser("qor", help="QoR table over presets, PDKs and units")
+    p.add_argument("--preset", action="append", default=[],
+                   help="presets (default: tiny, minilm, paper; repeatable)")
+    add_pdk_arg(p, None, multiple=True)
+    p.add_argument("--unit", action="append", default=[], choices=tuple(UNITS),
+                   help="units (default: frontend, backend, and core if it elaborates)")
+    p.add_argument("--doc", default=None, help="also write the markdown to this file")
+    p.add_argument("--readme", default=None,
+                   help="also update the QoR table between the qor:begin/end markers of "
+                        "this README")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_qor)
+
+    p = sub.add_parser("energy", help="energy per head: LeOPArd vs pruning-only vs baseline")
+    _add_common(p, default_preset="minilm")
+    p.add_argument("--trace", required=True, help="trace .npz")
+    add_pdk_arg(p, "nangate45")
+    p.add_argument("--activity-source", default="vcd", choices=("vcd", "global"),
+                   help="vcd: per-register activity from an RTL simulation of the trace; "
+                        "global: one average activity (see docs/ENERGY.md)")
+    p.add_argument("--heads", type=int, default=None,
+                   help="simulate only the first N heads for the activity (default: all)")
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
+                   help="simulator of the activity run (default: verilator)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_energy)

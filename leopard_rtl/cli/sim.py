@@ -1,0 +1,151 @@
+"""``golden``, ``generate`` and ``simulate``: the golden model, Verilog emission and the
+emitted Verilog run on a trace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.golden import run_golden
+from sim.trace import load_trace
+
+from ..emit import write_build
+from ..errors import UserError
+from ..flow.orfs import PLATFORMS, write_orfs
+from ..tb import backend as tb_backend
+from ..tb import core as tb_core
+from ..tb import frontend as tb_frontend
+from .common import add_config_args, add_unit_arg, config_from_args
+
+__all__ = ["register", "core_table", "RUNNERS"]
+
+#: Simulation runners: unit -> function called as ``fn(trace, cfg, simulator=...,
+#: build_dir=...)``, returning ``(arrays, summary)``.
+RUNNERS: dict[str, Callable[..., tuple[dict[str, Any], dict[str, Any]]]] = {
+    "frontend": tb_frontend.simulate,
+    "backend": tb_backend.simulate,
+    "core": tb_core.simulate,
+}
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix != ".npz":
+        raise UserError(f"{path}: --out must end in .npz")
+    np.savez_compressed(path, **arrays)
+
+
+def cmd_golden(args: argparse.Namespace) -> int:
+    trace = load_trace(args.trace)
+    cfg = config_from_args(args)
+    res = run_golden(trace, cfg)
+    _write_npz(Path(args.out), {
+        "mask": res.mask, "planes_used": res.planes_used, "out": res.out,
+        "all_pruned": res.all_pruned, "cycles": res.cycles,
+        "baseline_cycles": res.baseline_cycles,
+    })
+    summary = res.summary()
+    summary["trace"] = str(args.trace)
+    summary["meta"] = trace.meta
+    print(json.dumps(summary, indent=2 if args.pretty else None))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    paths = write_build(args.unit, cfg, args.out)
+    for platform in args.platform:
+        paths.update(write_orfs(paths, cfg, platform, Path(args.out)))
+    print(json.dumps({k: str(v) for k, v in paths.items()}))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    trace = load_trace(args.trace)
+    cfg = config_from_args(args)
+    fn = RUNNERS[args.unit]
+    build_dir = Path(args.build_dir or f"build/sim/{args.unit}-{cfg.name}")
+    arrays, summary = fn(trace, cfg, simulator=args.simulator, build_dir=build_dir)
+    _write_npz(Path(args.out), arrays)
+    summary["trace"] = str(args.trace)
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    if args.format == "table" and args.unit == "core":
+        print(core_table(summary))
+    else:
+        print(json.dumps(summary, indent=2 if args.pretty else None))
+    ok = summary.get("matched", True)
+    if not ok:
+        print("leopard-rtl: error: the RTL did not match the golden or performance model "
+              "(see the summary's 'variants')", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def core_table(summary: dict[str, Any]) -> str:
+    """Readable table of ``simulate --unit core``: cycles and speedups per head."""
+    v = summary["variants"]
+    exact = all(all(x["golden_match"].values()) for x in v.values())
+    model = all(x["cycles_match_model"] for x in v.values())
+    lines = [
+        f"LeOPArd core, preset {summary['config']}, {summary['simulator']}, "
+        f"trace {summary['trace']}",
+        f"RTL outputs == golden model (all variants): {'yes' if exact else 'NO'};  "
+        f"RTL cycles == performance model: {'yes' if model else 'NO'}",
+        "",
+        f"{'head':>5} {'keys':>7} {'survivors':>9} {'pruned':>7} {'LeOPArd':>9} "
+        f"{'pruning-only':>12} {'baseline':>9} {'speedup':>8} {'(pruning-only)':>14}",
+    ]
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        pruned = 1 - r["survivors"] / max(1, r["keys"])
+        return (f"{name:>5} {r['keys']:>7} {r['survivors']:>9} {pruned:>7.1%} "
+                f"{r['cycles']:>9} {r['pruning_only_cycles']:>12} {r['baseline_cycles']:>9} "
+                f"{r['baseline_cycles'] / r['cycles']:>7.3f}x "
+                f"{r['baseline_cycles'] / r['pruning_only_cycles']:>13.3f}x")
+
+    lines += [row(str(h["head"]), h) for h in summary["heads"]]
+    lines.append(row("total", summary["total"]))
+    lines.append(f"(cycles per head: first query accepted to last output; K/V loading, "
+                 f"{v['leopard']['load_cycles'][0]} cycles per head here, excluded)")
+    return "\n".join(lines)
+
+
+def register(sub: Any) -> None:
+    """Add ``golden``, ``generate`` and ``simulate`` to the ``leopard-rtl`` subparsers."""
+    p = sub.add_parser("golden", help="run the bit-exact golden model on a trace")
+    p.add_argument("--trace", required=True, help="trace .npz (see README: trace format)")
+    add_config_args(p)
+    p.add_argument("--out", required=True, help="result .npz")
+    p.add_argument("--pretty", action="store_true", help="indent the JSON summary")
+    p.set_defaults(func=cmd_golden)
+
+    p = sub.add_parser("generate", help="emit Verilog and manifest.json")
+    add_config_args(p)
+    add_unit_arg(p)
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--platform", action="append", default=[],
+                   choices=tuple(PLATFORMS),
+                   help="also write an OpenROAD-flow-scripts design (config.mk + "
+                        "constraint.sdc) for this platform (repeatable)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("simulate", help="run emitted Verilog on every head of a trace")
+    p.add_argument("--trace", required=True)
+    add_config_args(p)
+    add_unit_arg(p)
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--build-dir", default=None,
+                   help="simulator build directory (default: build/sim/<unit>-<preset>)")
+    p.add_argument("--out", required=True, help="result .npz")
+    p.add_argument("--pretty", action="store_true")
+    p.add_argument("--format", choices=("json", "table"), default="json",
+                   help="print the summary as JSON (default) or, for the core, a table")
+    p.add_argument("--summary", default=None, help="also write the JSON summary here")
+    p.set_defaults(func=cmd_simulate)

@@ -1,0 +1,88 @@
+"""Cycles of the three variants on a trace from the performance model, and the check of
+those cycles against the core RTL."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.golden import run_golden
+from sim.perf import timing
+from sim.trace import Trace
+
+from ..config import LeopardConfig
+from ..tb.core import simulate_variants
+from .common import VARIANTS
+
+__all__ = ["trace_cycles", "speedups", "rtl_check"]
+
+
+# ------------------------------------------------------------------------ cycles
+def trace_cycles(trace: Trace, cfg: LeopardConfig) -> dict[str, Any]:
+    """Model cycles of the three variants on ``trace`` and the pruning statistics.
+
+    Returns a dict with ``cycles`` (variant -> int list [H]), ``pruned_fraction`` (total
+    and per head), ``planes_hist`` (keys that used 1..qk_bits planes, visible keys only),
+    ``mean_planes``, ``survivors`` and ``keys``.
+    """
+
+    g = run_golden(trace, cfg)
+    po = run_golden(trace, cfg.pruning_only())
+    vis = np.broadcast_to(g.visible, g.mask.shape)
+    keys_h = vis.sum(axis=(1, 2))
+    surv_h = g.mask.sum(axis=(1, 2))
+    planes = g.planes_used[vis]
+    hist = np.bincount(planes, minlength=cfg.qk_bits + 1)[1:cfg.qk_bits + 1]
+    return {
+        "config": cfg.name,
+        "heads": trace.heads, "n_queries": trace.n_queries, "n_keys": trace.n_keys,
+        "head_dim": trace.head_dim, "causal": bool(trace.causal),
+        "cycles": {"leopard": [int(c) for c in g.cycles],
+                   "pruning_only": [int(c) for c in po.cycles],
+                   "baseline": [int(c) for c in g.baseline_cycles]},
+        "keys": int(keys_h.sum()), "survivors": int(surv_h.sum()),
+        "pruned_fraction": float(1 - surv_h.sum() / max(1, keys_h.sum())),
+        "pruned_fraction_heads": [float(1 - s / max(1, k)) for s, k in zip(surv_h, keys_h,
+                                                                          strict=True)],
+        "planes_hist": [int(x) for x in hist],
+        "mean_planes": float(planes.mean()) if planes.size else 0.0,
+        # bit-plane work of the baseline / LeOPArd: the front end's ideal speedup
+        "plane_work_ratio": float(cfg.qk_bits * planes.size / max(1, planes.sum())),
+        # per query: back-end fixed cycles vs baseline front-end cycles per query
+        "be_overhead_per_query": int(timing(cfg).be_query_overhead),
+        "baseline_fe_cycles_per_query": float(cfg.qk_bits * planes.size
+                                              / (trace.heads * trace.n_queries * cfg.lanes)),
+    }
+
+
+def speedups(cyc: dict[str, list[int]]) -> dict[str, float]:
+    """Baseline cycles / variant cycles, summed over heads."""
+    base = sum(cyc["baseline"])
+    return {v: base / sum(cyc[v]) for v in VARIANTS}
+
+
+# ------------------------------------------------------------------------ RTL check
+def rtl_check(trace: Trace, cfg: LeopardConfig, expected: dict[str, list[int]], *,
+              simulator: str, build_dir: Path) -> dict[str, Any]:
+    """Run the core RTL on ``trace`` (all three variants) and compare cycles with the model.
+
+    Returns per variant the RTL's cycles, whether they equal ``expected`` (the model's),
+    and whether every output matched the golden model.
+    """
+
+    t0 = time.monotonic()
+    runs = simulate_variants(trace, cfg, simulator=simulator, build_dir=build_dir,
+                             variants=VARIANTS, progress=False)
+    out: dict[str, Any] = {"simulator": simulator, "config": cfg.name, "variants": {}}
+    for v in VARIANTS:
+        info = runs[v][1]
+        out["variants"][v] = {"rtl_cycles": info["cycles"],
+                              "cycles_equal_model": info["cycles"] == expected[v],
+                              "golden_match": all(info["golden_match"].values())}
+    out["all_equal"] = all(x["cycles_equal_model"] and x["golden_match"]
+                           for x in out["variants"].values())
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    return out

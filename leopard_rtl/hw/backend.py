@@ -1,0 +1,181 @@
+"""The LeOPArd back end (SPEC section 4, block 4): softmax and value pipeline."""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import LeopardConfig
+from . import layouts
+from .exp_unit import ExpUnit
+from .mac import ValueAccumulator
+from .normalizer import RowNormalizer
+from .reciprocal import Reciprocal
+from .survivor_store import SurvivorStore
+from .vbuffer import VBuffer
+
+__all__ = ["BackEnd"]
+
+
+class BackEnd(wiring.Component):
+    """Softmax/value back end: one output row per query from its surviving scores.
+
+    Bit-exact with :func:`sim.golden.softmax_value` (``out``, ``all_pruned``; the number
+    of survivors is reported too). Per query: M = max surviving score (tracked while the
+    survivors are written); per survivor ``e = LUT[t mod 2**F] >> min(t >> F, E+1)`` with
+    ``t = round((M - S) * mant / 2**shift)`` (:class:`~leopard_rtl.softmax.ExpUnit`);
+    ``sum += e`` and ``acc += e * v`` (:class:`~leopard_rtl.value.ValueAccumulator`, one
+    d-wide MAC per cycle); one reciprocal ``floor(2**(L+R) / sum)`` by a restoring divider
+    (:class:`~leopard_rtl.divider.Reciprocal`, R+1 cycles) whose quotient bits drive d
+    shift-and-add product registers (:class:`~leopard_rtl.value.RowNormalizer`), then
+    rounding and saturation to ``v_bits``. A query without survivors gives a zero row with
+    ``all_pruned`` set.
+
+    Schedule (the cycle formula; ``sim.perf`` models it). Survivors are written into a
+    double-buffered store (:class:`~leopard_rtl.vbuffer.SurvivorStore`); a query is
+    committed the cycle after its ``last`` record is accepted. The back end processes
+    committed queries in order, one at a time. Query i starts at
+    ``be_start(i) = max(commit(i), be_end(i-1))`` and its ``out.valid`` rises at::
+
+        be_end(i) = be_start(i) + n_i + cfg.be_query_overhead
+
+    with ``n_i`` the stored survivors (``min(survivors, survivor_capacity)``) and
+    ``cfg.be_query_overhead = recip_bits + 8``, all-pruned queries
+    included (``n_i = 0``). A store half is released (``survivor.ready`` may rise again for
+    the query after next) in the same cycle ``be_end(i)``. With ``out`` always ready this
+    is exactly :func:`sim.perf.pipeline_cycles` with ``fe_end(i) = commit(i)``.
+    Throughput: one survivor per cycle sustained within a query.
+
+    Handshakes: ``survivor`` stalls only when both store halves are full; ``v_load`` is
+    ready only when no query is stored or in flight; ``out`` honours back-pressure (the
+    back end waits with the next result until the previous one is taken).
+
+    Reset: no query stored, output invalid, write pointers at 0.
+
+    Parameters
+    ----------
+    cfg : LeopardConfig
+
+    Members
+    -------
+    survivor : In(stream.Signature(survivor(cfg)))
+        ``{key, score, last, empty}`` records of each query, at most one per cycle.
+    v_load : In(stream.Signature(v_load(cfg)))
+        ``{data, first}``: V rows in key order.
+    scale_mant : In(unsigned(scale_bits))
+        Softmax-scale mantissa; sampled with each query's ``last`` record.
+    scale_shift : In(unsigned(scale_shift_bits))
+        Softmax-scale shift (1 .. 2**scale_shift_bits - 1); sampled likewise.
+    out : Out(stream.Signature(backend_out(cfg)))
+        ``{data, all_pruned, survivors, overflow}``, one per query, in order.
+    busy : Out(1)
+        A query is stored or being processed.
+    """
+
+    def __init__(self, cfg: LeopardConfig) -> None:
+        self._cfg = cfg
+        super().__init__({
+            "survivor": In(stream.Signature(layouts.survivor(cfg))),
+            "v_load": In(stream.Signature(layouts.v_load(cfg))),
+            "scale_mant": In(unsigned(cfg.scale_bits)),
+            "scale_shift": In(unsigned(cfg.scale_shift_bits)),
+            "out": Out(stream.Signature(layouts.backend_out(cfg))),
+            "busy": Out(1),
+        })
+
+    @property
+    def cfg(self) -> LeopardConfig:
+        return self._cfg
+
+    @property
+    def latencies(self) -> dict[str, int]:
+        """Cycle counts recorded in the build manifest."""
+        return {"be_query_overhead": self._cfg.be_query_overhead, "exp": 3,
+                "drain": self._cfg.be_drain_cycles, "reciprocal": self._cfg.recip_width,
+                "cycles_per_survivor": 1}
+
+    def elaborate(self, platform: object) -> Module:
+        cfg = self._cfg
+        m = Module()
+        m.submodules.store = store = SurvivorStore(cfg)
+        m.submodules.vbuf = vbuf = VBuffer(cfg)
+        m.submodules.exp = exp = ExpUnit(cfg)
+        m.submodules.mac = mac = ValueAccumulator(cfg)
+        m.submodules.recip = recip = Reciprocal(cfg.sum_bits, cfg.recip_bits)
+        m.submodules.norm = norm = RowNormalizer(cfg)
+
+        wiring.connect(m, wiring.flipped(self.survivor), store.survivor)
+        wiring.connect(m, wiring.flipped(self.v_load), vbuf.v_load)
+        wiring.connect(m, exp.o, mac.e_in)
+        m.d.comb += [
+            store.scale_mant.eq(self.scale_mant), store.scale_shift.eq(self.scale_shift),
+            exp.m.eq(store.m), exp.mant.eq(store.mant), exp.shift.eq(store.shift),
+            vbuf.addr.eq(mac.v_addr), mac.v_data.eq(vbuf.data),
+            recip.sum.eq(mac.sum),
+            norm.acc.eq(mac.acc), norm.q_bit.eq(recip.q_bit), norm.step.eq(recip.q_valid),
+        ]
+
+        cap = cfg.survivor_capacity
+        idx = Signal(range(max(2, cap)))
+        issue = Signal()
+        issued = Signal()                 # a store read was issued last cycle
+        m.d.sync += issued.eq(issue)
+        m.d.comb += [store.rd_idx.eq(idx), exp.i.valid.eq(issued),
+                     exp.i.payload.key.eq(store.rd_data.key),
+                     exp.i.payload.score.eq(store.rd_data.score)]
+        drain = Signal(range(cfg.be_drain_cycles))
+        l_reg = Signal.like(recip.l)
+        m.d.comb += norm.l.eq(l_reg)
+
+        out_free = ~self.out.valid | self.out.ready
+        with m.If(self.out.valid & self.out.ready):
+            m.d.sync += self.out.valid.eq(0)
+
+        with m.FSM(name="be"):
+            with m.State("IDLE"):
+                with m.If(store.valid):
+                    m.d.comb += mac.clear.eq(1)
+                    with m.If(store.count == 0):
+                        m.d.sync += drain.eq(cfg.be_drain_cycles - 2)
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.d.comb += [issue.eq(1), store.rd_idx.eq(0)]
+                        m.d.sync += idx.eq(1)
+                        with m.If(store.count == 1):
+                            m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
+                            m.next = "DRAIN"
+                        with m.Else():
+                            m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += issue.eq(1)
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx == store.count - 1):
+                    m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.next = "NORM"
+            with m.State("NORM"):
+                m.d.comb += [recip.start.eq(1), norm.init.eq(1), norm.l.eq(recip.l_next)]
+                m.d.sync += l_reg.eq(recip.l_next)
+                m.next = "DIV"
+            with m.State("DIV"):
+                with m.If(recip.q_last):
+                    m.next = "OUT"
+            with m.State("OUT"):
+                with m.If(out_free):
+                    empty = store.count == 0
+                    m.d.sync += [
+                        self.out.valid.eq(1),
+                        self.out.payload.all_pruned.eq(empty),
+                        self.out.payload.survivors.eq(store.total),
+                        self.out.payload.overflow.eq(store.overflow),
+                    ]
+                    m.d.sync += [self.out.payload.data[i].eq(Mux(empty, 0, norm.out[i]))
+                                 for i in range(cfg.head_dim)]
+                    m.d.comb += store.release.eq(1)
+                    m.next = "IDLE"
+        m.d.comb += [self.busy.eq(~store.idle), vbuf.enable.eq(store.idle)]
+        return m

@@ -1,0 +1,107 @@
+"""OpenROAD-flow-scripts hand-off files: content per platform (OpenROAD is not installable
+here; the SDC is also checked by reading it into OpenSTA with a synthesized netlist)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from flow_helpers import AdderTree, emit
+from support import ROOT, require_tool
+
+from leopard_rtl.cli import main
+from leopard_rtl.config import preset
+from leopard_rtl.emit import write_build
+from leopard_rtl.flow.orfs import PLATFORMS, period_in_unit, write_orfs
+
+
+@pytest.fixture(scope="module")
+def build(build_root: Path) -> dict[str, Path]:
+    return write_build("frontend", preset("tiny"), build_root / "flow" / "orfs-tiny")
+
+
+def _mk_vars(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2).strip() for m in
+            re.finditer(r"^export\s+(\w+)\s*\??=\s*(.*)$", text, re.M)}
+
+
+# The default clock of each platform is the platform table's (constraints/platforms.json),
+# the same that synthesis and STA use: sky130hd 5 ns, nangate45 2 ns, asap7 1 ns = 1000 ps.
+@pytest.mark.parametrize("platform,period", [("sky130hd", "5"), ("nangate45", "2"),
+                                             ("asap7", "1000")])
+def test_orfs_files(platform: str, period: str, build: dict[str, Path]) -> None:
+    out = build["verilog"].parent
+    paths = write_orfs(build, preset("tiny"), platform, out)
+    cfg_mk = paths[f"orfs_{platform}_config"].read_text()
+    sdc = paths[f"orfs_{platform}_sdc"].read_text()
+    v = _mk_vars(cfg_mk)
+    assert v["DESIGN_NAME"] == "leopard_frontend"
+    assert v["DESIGN_NICKNAME"] == "leopard_tiny_frontend"
+    assert v["PLATFORM"] == platform
+    assert Path(v["VERILOG_FILES"]).resolve() == build["verilog"].resolve()
+    assert Path(v["VERILOG_FILES"]).is_file()
+    assert v["SDC_FILE"] == "$(dir $(DESIGN_CONFIG))constraint.sdc"
+    assert (Path(v["LEOPARD_CONSTRAINTS"]) / "leopard.sdc").is_file()
+    for knob in ("CORE_UTILIZATION", "PLACE_DENSITY", "SYNTH_HIERARCHICAL", "ABC_AREA"):
+        assert re.search(rf"^export {knob} \?= ", cfg_mk, re.M), knob
+    assert re.search(rf"^set clk_period {period}$", sdc, re.M)
+    assert "source $::env(LEOPARD_CONSTRAINTS)/leopard.sdc" in sdc
+    # Every port the SDC names exists in the Verilog.
+    port = re.search(r"^set clk_port_name (\S+)$", sdc, re.M).group(1)
+    header = re.search(r"module leopard_frontend\((.*?)\);", build["verilog"].read_text(),
+                       re.S).group(1)
+    assert port in [p.strip() for p in header.split(",")]
+    # Rewritten only on change (ORFS does not rebuild needlessly).
+    mtime = paths[f"orfs_{platform}_config"].stat().st_mtime_ns
+    write_orfs(build, preset("tiny"), platform, out)
+    assert paths[f"orfs_{platform}_config"].stat().st_mtime_ns == mtime
+
+
+def test_period_units() -> None:
+    assert period_in_unit(1.5, "asap7") == 1500.0
+    assert period_in_unit(1.5, "nangate45") == 1.5
+    assert period_in_unit(1.5, "sky130hd") == 1.5
+    assert set(PLATFORMS) == {"sky130hd", "nangate45", "asap7"}
+
+
+def test_generate_cli(build_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = build_root / "flow" / "orfs-cli"
+    assert main(["generate", "--unit", "backend", "--preset", "tiny", "--out", str(out),
+                 "--platform", "asap7", "--platform", "sky130hd"]) == 0
+    assert (out / "flow" / "asap7" / "config.mk").is_file()
+    assert "set clk_period 1000" in (out / "flow" / "asap7" / "constraint.sdc").read_text()
+    assert "set clk_period 5" in (out / "flow" / "sky130hd" / "constraint.sdc").read_text()
+
+
+@pytest.mark.synth
+def test_sdc_reads_in_opensta(build: dict[str, Path], build_root: Path) -> None:
+    """The generated constraint.sdc + leopard.sdc constrain a real netlist in OpenSTA.
+
+    The SDC names only ``clk`` and all inputs/outputs, so a small synthesized design with
+    Amaranth's clk/rst ports stands in for the unit (saves a 30 s synthesis).
+    """
+    sta = require_tool("sta")
+    from leopard_rtl.flow.pdk import resolve_pdk
+    from leopard_rtl.flow.run import LIB_CACHE
+    from leopard_rtl.flow.synth import synthesize
+
+    pdk = resolve_pdk("nangate45", LIB_CACHE)
+    out = build_root / "flow" / "orfs-sta"
+    v = emit(AdderTree(), "adder_tree", out)
+    syn = synthesize(v, "adder_tree", pdk, out, clock_ns=4.0)
+    paths = write_orfs(build, preset("tiny"), "nangate45", build["verilog"].parent)
+    tcl = out / "check_sdc.tcl"
+    tcl.write_text("\n".join([f"read_liberty {pdk.liberty[0]}", f"read_verilog {syn.netlist}",
+                              "link_design adder_tree",
+                              f"source {paths['orfs_nangate45_sdc']}",
+                              "puts \"@@CLK [get_property [get_clocks core_clock] period]\"",
+                              "report_checks -path_delay max -group_count 1"]) + "\n")
+    proc = subprocess.run([sta, "-no_splash", "-exit", str(tcl)], capture_output=True, text=True,
+                          env={"LEOPARD_CONSTRAINTS": str(ROOT / "constraints"),
+                               "PATH": "/usr/bin:/bin"})
+    text = proc.stdout + proc.stderr
+    assert "Error" not in text, text[-2000:]
+    assert re.search(r"@@CLK 2(\.0+)?\b", text), text[-2000:]
+    assert "slack" in text
