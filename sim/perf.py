@@ -209,7 +209,10 @@ def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
         fe_end = s + fe_len[:, i]
         commit = s + commit_rel[:, i]
         prev = out[:, i - 1] if i else np.zeros(H, np.int64)
-        out[:, i] = np.maximum(commit, prev) + n[:, i] + t.be_query_overhead
+        # The back end reads the stored survivors only (a survivor-store overflow keeps
+        # the first survivor_capacity).
+        out[:, i] = (np.maximum(commit, prev) + np.minimum(n[:, i], cfg.survivor_capacity)
+                     + t.be_query_overhead)
     return {"start": start, "out": out, "fe_cycles": fe_len}
 
 
