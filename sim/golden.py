@@ -35,7 +35,7 @@ from .trace import Trace, visibility
 __all__ = [
     "GoldenError", "GoldenResult", "threshold_register", "plane_partial_sums",
     "bitserial_prune", "exp_lut", "softmax_value", "attention_float", "error_bound",
-    "scale_registers", "check_fits", "run_golden",
+    "scale_registers", "check_fits", "run_golden", "stored_survivors",
 ]
 
 
@@ -283,19 +283,37 @@ def error_bound(score: np.ndarray, mask: np.ndarray, v: np.ndarray, scale_q: np.
     eps_c = np.abs(np.asarray(mant, np.float64).reshape(H, 1, 1)
                    / np.exp2(np.asarray(shift, np.float64).reshape(H, 1, 1)) - c * 2.0 ** F)
     x = np.where(mask, backend["m"][:, :, None] - score, 0).astype(np.float64)
-    e_hat = 2.0 ** E * np.exp2(-x * c)
     tau = (0.5 + x * eps_c) / 2.0 ** F
-    per_key = e_hat * ((1 + 2.0 ** -E) * np.exp2(tau) - 1) + 1
-    dv = np.abs(np.asarray(v, np.float64)[:, None, :, :] - ref[:, :, None, :])  # H,Nq,Nk,dv
-    num = np.einsum("hqk,hqkd->hqd", np.where(mask, per_key, 0.0), dv)
+    # ê ((1 + 2^-E) 2^τ - 1) in the log domain: ê alone may underflow to 0 where 2^τ
+    # overflows, and 0 * inf would be NaN; here a huge term is +inf (no bound), never NaN.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        per_key = (np.exp2(E - x * c + tau) * (1 + 2.0 ** -E) - np.exp2(E - x * c)) + 1
+        per_key = np.where(mask, per_key, 0.0)
+        dv = np.abs(np.asarray(v, np.float64)[:, None, :, :] - ref[:, :, None, :])
+        terms = per_key[..., None] * dv                                    # H,Nq,Nk,dv
+        terms = np.where(per_key[..., None] == np.inf, np.inf, terms)      # inf * 0 -> inf
+        num = terms.sum(axis=2)
     tot = backend["sum"].astype(np.float64)
     safe = np.where(tot > 0, tot, 1.0)
     y = backend["acc"] / safe[:, :, None]
     bound = 0.5 + np.abs(y) * 2.0 ** (1 - R) + num / safe[:, :, None]
+    bound = np.where(np.isnan(bound), np.inf, bound)
     return np.where(tot[:, :, None] > 0, bound, 0.0).max(axis=-1)
 
 
 # ------------------------------------------------------------------------- whole core
+def stored_survivors(mask: np.ndarray, capacity: int) -> np.ndarray:
+    """The survivors the survivor store keeps: bool, the shape of ``mask`` [..., Nk].
+
+    The store keeps a query's first ``capacity`` survivor records and counts (and flags)
+    the rest. Records leave the front end in completion order, lanes in index order within
+    a cycle; survivors all take ``qk_bits`` planes and are dispatched in key order, so that
+    order is key order and the kept ones are the first ``capacity`` survivors by key.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    return mask & (np.cumsum(mask, axis=-1) <= capacity)
+
+
 @dataclass
 class GoldenResult:
     """Everything the golden model computes for one trace (arrays indexed [head, ...])."""
@@ -312,6 +330,9 @@ class GoldenResult:
     scale_shift: np.ndarray     # int64 [H]
     cycles: np.ndarray          # int64 [H], predicted by sim.perf.core_cycles
     baseline_cycles: np.ndarray  # int64 [H], the same model for cfg.baseline()
+    #: bool [H, Nq]: more survivors than ``cfg.survivor_capacity``; ``out`` then covers
+    #: the first ``survivor_capacity`` of them (key order), as in the hardware.
+    overflow: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
     backend: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
     @property
@@ -329,6 +350,9 @@ class GoldenResult:
                                 int(self.all_pruned[h].sum())))
         total = _stats(vis, self.mask, self.planes_used, int(self.cycles.sum()),
                        int(self.baseline_cycles.sum()), int(self.all_pruned.sum()))
+        for h, row in enumerate(heads):
+            row["overflow_queries"] = int(self.overflow[h].sum())
+        total["overflow_queries"] = int(self.overflow.sum())
         return {"config": self.cfg.name, "heads": heads, "total": total}
 
 
@@ -377,14 +401,19 @@ def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:
     """Run the whole core on ``trace``: outputs, statistics and predicted cycles.
 
     The baseline's cycles (``cfg.baseline()``) come from the same performance model on
-    the same input, so ``summary()`` can report the predicted speedup.
+    the same input, so ``summary()`` can report the predicted speedup. A query with more
+    survivors than ``cfg.survivor_capacity`` gets the hardware's output: the softmax over
+    its first ``survivor_capacity`` survivors (:func:`stored_survivors`), flagged in
+    ``overflow``.
     """
     check_fits(trace, cfg)
     vis = trace.visible()
     th = threshold_register(trace.threshold, cfg)
     fe = _front(trace, cfg, th, vis)
     mant, shift = scale_registers(trace.scale_q, trace.scale_k, cfg)
-    be = softmax_value(fe["score"], fe["mask"], trace.v, mant, shift, cfg)
+    stored = stored_survivors(fe["mask"], cfg.survivor_capacity)
+    be = softmax_value(fe["score"], stored, trace.v, mant, shift, cfg)
+    overflow = fe["mask"].sum(axis=-1) > cfg.survivor_capacity
     cycles = perf.core_cycles(fe["planes_used"], fe["mask"], cfg)
     base = cfg.baseline()
     base_planes = np.where(vis, cfg.qk_bits, 0)[None].repeat(trace.heads, axis=0)
@@ -392,7 +421,8 @@ def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:
     return GoldenResult(cfg=cfg, mask=fe["mask"], planes_used=fe["planes_used"],
                         score=fe["score"], out=be["out"], all_pruned=be["all_pruned"],
                         visible=vis, threshold=th, scale_mant=mant, scale_shift=shift,
-                        cycles=cycles, baseline_cycles=base_cycles, backend=be)
+                        cycles=cycles, baseline_cycles=base_cycles, overflow=overflow,
+                        backend=be)
 
 
 def visible_mask(n_queries: int, n_keys: int, causal: bool) -> np.ndarray:

@@ -18,7 +18,14 @@ import math
 
 import numpy as np
 
-__all__ = ["quantize_symmetric", "threshold_to_int", "softmax_scale", "int_range"]
+from leopard_rtl.errors import LeopardError
+
+__all__ = ["QuantError", "quantize_symmetric", "threshold_to_int", "softmax_scale",
+           "int_range"]
+
+
+class QuantError(LeopardError, ValueError):
+    """A value cannot be represented in the hardware's fixed-point format (names which)."""
 
 
 def int_range(bits: int) -> tuple[int, int]:
@@ -75,21 +82,44 @@ def softmax_scale(scale_q: float | np.ndarray, scale_k: float | np.ndarray, head
     This function picks ``shift`` in ``[1, 2**shift_bits - 1]`` and an unsigned
     ``mant_bits``-bit ``mant = round(c * 2**F * 2**shift)`` as large as possible
     (normalized, top bit set) so the relative error of the scale is at most
-    ``2**-mant_bits``. If ``c * 2**F`` is too large for ``shift = 1`` the mantissa saturates;
-    if it is too small for the largest shift, ``mant`` is whatever that shift gives (possibly
-    0: every survivor then weighs the same).
+    ``2**-mant_bits``. If ``c * 2**F`` is too large for ``shift = 1`` (the mantissa would
+    saturate) this is a :class:`QuantError` naming the head; if it is too small for the
+    largest shift, ``mant`` is what that shift gives (possibly 0: every survivor then weighs
+    the same), which :func:`sim.golden.error_bound` accounts for.
+
+    Raises
+    ------
+    QuantError
+        A scale is not finite and > 0, or a head's ``c * 2**F`` does not fit the register.
     """
-    c = (math.log2(math.e) * np.asarray(scale_q, dtype=np.float64)
-         * np.asarray(scale_k, dtype=np.float64) / math.sqrt(head_dim) * 2.0 ** frac_bits)
-    c = np.atleast_1d(c)
-    if not np.all(np.isfinite(c)) or np.any(c <= 0):
-        raise ValueError("softmax_scale: scales must be finite and > 0")
+    sq = np.atleast_1d(np.asarray(scale_q, dtype=np.float64))
+    sk = np.atleast_1d(np.asarray(scale_k, dtype=np.float64))
+    for name, arr in (("scale_q", sq), ("scale_k", sk)):
+        bad = ~(np.isfinite(arr) & (arr > 0))
+        if bad.any():
+            h = int(np.argmax(bad))
+            raise QuantError(f"softmax scale: {name} of head {h} is {float(arr[h])!r}; "
+                             f"it must be finite and > 0")
+    with np.errstate(over="ignore", under="ignore"):
+        c = np.atleast_1d(math.log2(math.e) * sq * sk / math.sqrt(head_dim) * 2.0 ** frac_bits)
     mmax = (1 << mant_bits) - 1
     smax = (1 << shift_bits) - 1
-    # Largest shift with round(c * 2**shift) <= mmax; then clamp to [1, smax].
-    shift = np.floor(np.log2((mmax + 0.5) / c)).astype(np.int64)
+    # The largest value the register represents: mmax / 2**1 (shift >= 1), rounding included.
+    too_big = ~np.isfinite(c) | (np.round(c * 2.0) > mmax)
+    if too_big.any():
+        h = int(np.argmax(too_big))
+        raise QuantError(
+            f"softmax scale of head {h}: log2(e) * scale_q * scale_k / sqrt(head_dim) * "
+            f"2**exp_frac_bits = {c[h]:.6g} exceeds what the {mant_bits}-bit mantissa with "
+            f"shift >= 1 holds ({mmax / 2:g}); the scale register would saturate (raise "
+            f"scale_bits or lower exp_frac_bits, or requantize the trace)")
+    # Largest shift with round(c * 2**shift) <= mmax; then clamp to [1, smax]. A product
+    # that underflows to 0 takes the largest shift (mant 0).
+    safe = np.where(c > 0, c, 1.0)
+    shift = np.where(c > 0, np.floor(np.log2((mmax + 0.5) / safe)), smax)
+    shift = np.clip(shift, 1, smax).astype(np.int64)
     # Guard against log2 rounding at the boundary.
     shift = np.where(np.round(c * 2.0 ** shift) > mmax, shift - 1, shift)
     shift = np.clip(shift, 1, smax)
-    mant = np.minimum(np.round(c * np.exp2(shift.astype(np.float64))), mmax).astype(np.int64)
+    mant = np.round(c * np.exp2(shift.astype(np.float64))).astype(np.int64)
     return mant, shift

@@ -31,8 +31,10 @@ read with ``allow_pickle=False``; nothing in it is executed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,19 @@ from typing import Any
 import numpy as np
 
 from leopard_rtl.errors import LeopardError
+from leopard_rtl.paths import atomic_path
 
 __all__ = ["Trace", "TraceError", "load_trace", "save_trace", "BITS_RANGE"]
 
 #: Allowed range of ``qk_bits`` and ``v_bits`` in a trace (inclusive).
 BITS_RANGE = (2, 16)
+
+#: Largest number of elements a trace array may hold (q, k, v each): far above any real
+#: attention layer, and small enough that loading and the golden model fit in memory.
+MAX_ELEMENTS = 1 << 26
+
+#: Deepest nesting of the ``meta`` JSON (objects and arrays) that is accepted.
+MAX_META_DEPTH = 32
 
 _INT_FIELDS = {"q": 3, "k": 3, "v": 3}
 _HEAD_FLOAT_FIELDS = ("scale_q", "scale_k", "scale_v")
@@ -147,6 +157,11 @@ class Trace:
                               f"{getattr(th, 'shape', type(th).__name__)}")
         if th.dtype.kind not in "iu":
             fail("threshold", f"must have an integer dtype (score domain), not {th.dtype}")
+        i64 = np.iinfo(np.int64)
+        if th.dtype.kind == "u" and th.size and int(th.max()) > i64.max:
+            h = int(np.argmax(th))
+            fail("threshold", f"value {int(th[h])} at head {h} does not fit int64 "
+                              f"[{i64.min}, {i64.max}]")
         for name in _HEAD_FLOAT_FIELDS:
             arr = getattr(self, name)
             if not isinstance(arr, np.ndarray) or arr.shape != (H,):
@@ -162,6 +177,10 @@ class Trace:
             fail("causal", f"must be a bool, not {type(self.causal).__name__}")
         if not isinstance(self.meta, dict):
             fail("meta", f"must be a JSON object, not {type(self.meta).__name__}")
+        try:
+            json.dumps(self.meta, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            fail("meta", f"not representable as strict JSON ({exc})")
         return self
 
 
@@ -179,6 +198,39 @@ def _scalar(data: Any, name: str, src: str) -> Any:
     if arr.shape != ():
         raise TraceError(f"{src}: field '{name}': must be a scalar, has shape {arr.shape}")
     return arr[()]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth(obj: Any) -> int:
+    """Nesting depth of a JSON value (iterative: no recursion limit)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        val, d = stack.pop()
+        if isinstance(val, (dict, list)):
+            deepest = max(deepest, d)
+            if d <= MAX_META_DEPTH:
+                stack.extend((v, d + 1) for v in (val.values() if isinstance(val, dict)
+                                                  else val))
+    return deepest
+
+
+def _check_member_sizes(zf: zipfile.ZipFile, src: str) -> None:
+    """Read each array's ``.npy`` header (not its data) and refuse oversized arrays."""
+    for info in zf.infolist():
+        name = info.filename.removesuffix(".npy")
+        with zf.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, _ = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, _ = np.lib.format.read_array_header_2_0(fh)
+        n = math.prod(shape)
+        if n > MAX_ELEMENTS:
+            raise TraceError(f"{src}: field '{name}': shape {shape} has {n} elements, more "
+                             f"than the {MAX_ELEMENTS} a trace array may hold")
 
 
 def load_trace(path: str | os.PathLike[str]) -> Trace:
@@ -203,8 +255,13 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
     src = str(path)
     p = Path(path)
     if not p.is_file():
-        raise TraceError(f"{src}: no such file")
+        raise TraceError(f"{src}: no such file" if not p.exists() else f"{src}: not a file")
     try:
+        if not zipfile.is_zipfile(p):
+            raise TraceError(f"{src}: not a readable .npz trace (not a zip archive: a "
+                             f".npy or another kind of file)")
+        with zipfile.ZipFile(p) as zf:
+            _check_member_sizes(zf, src)
         with np.load(p, allow_pickle=False) as data:
             missing = [n for n in _REQUIRED if n not in data.files]
             if missing:
@@ -214,8 +271,10 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
             scal = {n: _scalar(data, n, src) for n in ("qk_bits", "v_bits", "causal", "meta")}
     except TraceError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise TraceError(f"{src}: not a readable .npz trace ({exc})") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, KeyError,
+            TypeError, AttributeError, MemoryError, NotImplementedError) as exc:
+        raise TraceError(f"{src}: not a readable .npz trace "
+                         f"({type(exc).__name__}: {exc})") from None
     for n in ("qk_bits", "v_bits"):
         if not isinstance(scal[n], np.integer) or isinstance(scal[n], np.bool_):
             raise TraceError(f"{src}: field '{n}': must be an integer scalar, "
@@ -227,9 +286,12 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
         raise TraceError(f"{src}: field 'meta': must be a JSON string, "
                          f"not {type(scal['meta']).__name__}")
     try:
-        meta = json.loads(str(scal["meta"]))
-    except json.JSONDecodeError as exc:
-        raise TraceError(f"{src}: field 'meta': not valid JSON ({exc})") from None
+        meta = json.loads(str(scal["meta"]), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise TraceError(f"{src}: field 'meta': not valid JSON "
+                         f"({type(exc).__name__}: {exc})") from None
+    if _depth(meta) > MAX_META_DEPTH:
+        raise TraceError(f"{src}: field 'meta': nested deeper than {MAX_META_DEPTH} levels")
     for name in ("q", "k", "v", "threshold"):
         if arrays[name].dtype.kind not in "iu":
             raise TraceError(f"{src}: field '{name}': must have an integer dtype, "
@@ -249,7 +311,9 @@ def save_trace(trace: Trace, path: str | os.PathLike[str]) -> None:
     """Validate ``trace`` and write it to ``path`` (compressed ``.npz``).
 
     Integer arrays are stored in the narrowest of int8/int16/int32 that holds their
-    declared width, so committed traces stay small.
+    declared width, so committed traces stay small. The file is written to a temporary
+    file next to ``path`` and renamed over it, so an interrupted save never leaves a
+    truncated trace.
     """
     trace.validate()
 
@@ -257,14 +321,16 @@ def save_trace(trace: Trace, path: str | os.PathLike[str]) -> None:
         dt = np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
         return arr.astype(dt)
 
-    np.savez_compressed(
-        Path(path),
-        q=narrow(trace.q, trace.qk_bits), k=narrow(trace.k, trace.qk_bits),
-        v=narrow(trace.v, trace.v_bits),
-        threshold=np.asarray(trace.threshold, dtype=np.int64),
-        scale_q=np.asarray(trace.scale_q, dtype=np.float64),
-        scale_k=np.asarray(trace.scale_k, dtype=np.float64),
-        scale_v=np.asarray(trace.scale_v, dtype=np.float64),
-        qk_bits=np.int64(trace.qk_bits), v_bits=np.int64(trace.v_bits),
-        causal=np.bool_(trace.causal), meta=np.str_(json.dumps(trace.meta, sort_keys=True)),
-    )
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            q=narrow(trace.q, trace.qk_bits), k=narrow(trace.k, trace.qk_bits),
+            v=narrow(trace.v, trace.v_bits),
+            threshold=np.asarray(trace.threshold, dtype=np.int64),
+            scale_q=np.asarray(trace.scale_q, dtype=np.float64),
+            scale_k=np.asarray(trace.scale_k, dtype=np.float64),
+            scale_v=np.asarray(trace.scale_v, dtype=np.float64),
+            qk_bits=np.int64(trace.qk_bits), v_bits=np.int64(trace.v_bits),
+            causal=np.bool_(trace.causal),
+            meta=np.str_(json.dumps(trace.meta, sort_keys=True, allow_nan=False)),
+        )

@@ -238,7 +238,7 @@ def compare(got: dict[str, np.ndarray], golden: GoldenResult) -> dict[str, Any]:
     want = {"out": golden.out, "all_pruned": golden.all_pruned,
             "survivors": golden.mask.sum(-1),
             "planes": np.where(vis, golden.planes_used, 0).sum(-1),
-            "overflow": np.zeros_like(golden.all_pruned)}
+            "overflow": golden.overflow}
     res: dict[str, Any] = {}
     for name, ref in want.items():
         bad = np.argwhere(np.asarray(got[name]) != np.asarray(ref))
@@ -263,7 +263,7 @@ def _one(trace: Trace, cfg: LeopardConfig, simulator: str, build_dir: Path
         "model_cycles": [int(c) for c in model],
         "cycles_match_model": bool(np.array_equal(got["cycles"], model)),
         "load_cycles": [int(c) for c in got["load_cycles"]],
-        "survivors": int(golden.mask.sum()), "planes": int(golden.planes_used.sum()),
+        "survivors": int(got["survivors"].sum()), "planes": int(got["planes"].sum()),
         "golden_match": {k: v["match"] for k, v in cmp.items()},
         "mismatches": {k: v["first_mismatch"] for k, v in cmp.items() if not v["match"]},
         "seconds": round(seconds, 3),
@@ -296,18 +296,19 @@ def simulate(trace: Trace, cfg: LeopardConfig, simulator: str = "verilator",
     Returns
     -------
     (arrays, summary)
-        ``arrays``: ``mask`` bool [H, Nq, Nk] and ``planes_used`` int [H, Nq, Nk] (the
-        golden front end's, checked against the RTL's per-query survivors and planes),
-        ``out`` int [H, Nq, d], ``all_pruned`` bool [H, Nq], ``survivors`` and ``planes``
-        int [H, Nq] (from the RTL), ``cycles`` int [H] (RTL), ``baseline_cycles`` and
-        ``pruning_only_cycles`` int [H] (RTL). ``summary``: cycles and speedups per head
-        and in total, the model's cycles, and whether everything matched.
+        ``arrays``, every one measured on the RTL (the core reports per query, not per
+        key, so there is no per-key mask here; ``leopard-rtl golden`` has the model's):
+        ``out`` int [H, Nq, d], ``all_pruned`` and ``overflow`` bool [H, Nq],
+        ``survivors`` and ``planes`` int [H, Nq] (surviving keys and bit-planes read),
+        ``cycles``, ``baseline_cycles``, ``pruning_only_cycles`` and ``load_cycles`` int [H].
+        ``summary``: cycles and speedups per head and in total, the model's cycles, and
+        whether everything matched the golden and cycle models.
     """
     runs = simulate_variants(trace, cfg, simulator=simulator, build_dir=Path(build_dir))
     got, info, golden = runs["leopard"]
     base, po = runs["baseline"][0], runs["pruning_only"][0]
-    arrays = {"mask": golden.mask, "planes_used": golden.planes_used, "out": got["out"],
-              "all_pruned": got["all_pruned"], "survivors": got["survivors"],
+    arrays = {"out": got["out"], "all_pruned": got["all_pruned"],
+              "overflow": got["overflow"], "survivors": got["survivors"],
               "planes": got["planes"], "cycles": got["cycles"],
               "pruning_only_cycles": po["cycles"], "baseline_cycles": base["cycles"],
               "load_cycles": got["load_cycles"]}
@@ -316,7 +317,7 @@ def simulate(trace: Trace, cfg: LeopardConfig, simulator: str = "verilator",
         c, b, p = int(got["cycles"][h]), int(base["cycles"][h]), int(po["cycles"][h])
         heads.append({"head": h, "cycles": c, "pruning_only_cycles": p, "baseline_cycles": b,
                       "speedup": round(b / c, 4), "speedup_pruning_only": round(b / p, 4),
-                      "survivors": int(golden.mask[h].sum()),
+                      "survivors": int(got["survivors"][h].sum()),
                       "keys": int(np.broadcast_to(golden.visible, golden.mask.shape)[h].sum())})
     tot = {k: int(sum(x[k] for x in heads)) for k in ("cycles", "pruning_only_cycles",
                                                      "baseline_cycles", "survivors", "keys")}

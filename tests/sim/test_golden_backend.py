@@ -17,7 +17,7 @@ from sim.golden import (
     softmax_value,
     threshold_register,
 )
-from sim.quant import softmax_scale
+from sim.quant import QuantError, softmax_scale
 from sim.vectors import KINDS, random_trace
 
 
@@ -131,18 +131,19 @@ def test_largest_gap_underflows_to_zero() -> None:
 
 
 def test_softmax_scale_register() -> None:
-    mant, shift = softmax_scale(np.array([0.003, 1e3, 1e-9]), np.array([0.004, 1e3, 1e-9]),
+    mant, shift = softmax_scale(np.array([0.003, 1e-9]), np.array([0.004, 1e-9]),
                                 64, 8, 16, 6)
-    c = math.log2(math.e) * np.array([0.003 * 0.004, 1e6, 1e-18]) / 8 * 256
+    c = math.log2(math.e) * np.array([0.003 * 0.004, 1e-18]) / 8 * 256
     assert (mant < 1 << 16).all() and (shift >= 1).all() and (shift <= 63).all()
     # Normalized where the shift range allows: relative error <= 2**-16.
     assert abs(mant[0] / 2.0 ** shift[0] / c[0] - 1) <= 2.0 ** -16
     assert mant[0] >= 1 << 15
-    # Too large for shift = 1: the mantissa saturates.
-    assert shift[1] == 1 and mant[1] == (1 << 16) - 1
     # Too small for the largest shift: shift = 63, mantissa what that gives (here 0).
-    assert shift[2] == 63 and mant[2] == round(c[2] * 2.0 ** 63)
-    with pytest.raises(ValueError, match="finite"):
+    assert shift[1] == 63 and mant[1] == round(c[1] * 2.0 ** 63)
+    # Too large for shift = 1: the mantissa would saturate, which is an error naming the head.
+    with pytest.raises(QuantError, match="softmax scale of head 1: .* would saturate"):
+        softmax_scale(np.array([0.003, 1e3]), np.array([0.004, 1e3]), 64, 8, 16, 6)
+    with pytest.raises(QuantError, match="scale_q of head 0 is nan; it must be finite"):
         softmax_scale(np.array([np.nan]), np.array([1.0]), 64, 8, 16, 6)
 
 
