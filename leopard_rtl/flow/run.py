@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import LeopardConfig
-from ..paths import build_root
+from ..paths import atomic_write, build_root
 from .pdk import Pdk, resolve_pdk
 from .sta import SDC_TEMPLATE, run_sta
 from .synth import DEFAULT_MAX_FANOUT, sram_area_um2, synthesize
@@ -98,8 +98,14 @@ def synth_verilog(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns:
                   macro_bits: int | None = DEFAULT_MACRO_BITS, io_pct: float = 0.2,
                   activity: float = 0.1, activity_tcl: Path | None = None,
                   max_fanout: int = DEFAULT_MAX_FANOUT) -> dict[str, Any]:
-    """Synthesize and time ``top`` of ``verilog``; the report dict (also written)."""
+    """Synthesize and time ``top`` of ``verilog``; the report dict (also written).
+
+    A report left by an earlier run is removed first, so an interrupted run never leaves
+    a report next to another design's netlist.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in ("report.json", "summary.txt"):
+        (out_dir / old).unlink(missing_ok=True)
     stubs, inst_macros = _stubs(verilog, out_dir)
     syn = synthesize(verilog, top, pdk, out_dir, clock_ns=clock_ns,
                      macro_bits=macro_bits or None, stubs=stubs, max_fanout=max_fanout)
@@ -117,8 +123,7 @@ def synth_verilog(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns:
                                        "(area: SRAM_MODEL estimate, docs/ENERGY.md); "
                                        "smaller ones are flip-flops"},
               "seconds": {"synth": round(syn.seconds, 2), "sta": round(sta.seconds, 2)}}
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "summary.txt").write_text(summary_text(report))
+    _write_report(out_dir, report)
     return report
 
 
@@ -141,9 +146,14 @@ def synth_unit(unit: str | None, cfg: LeopardConfig, pdk_name: str, out_dir: Pat
                    "latencies": manifest.get("latencies", {})})
     report["seconds"]["emit"] = round(t_emit, 2)
     report["seconds"]["total"] = round(time.monotonic() - t0, 2)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "summary.txt").write_text(summary_text(report))
+    _write_report(out_dir, report)
     return report
+
+
+def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    """``report.json`` and ``summary.txt``, each written atomically, the report last."""
+    atomic_write(out_dir / "summary.txt", summary_text(report))
+    atomic_write(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
 
 
 def summary_text(r: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LeopardError
+from ..paths import atomic_write
 from .pdk import PDKS, Pdk
 
 __all__ = ["SynthResult", "yosys_script", "run_yosys", "synthesize", "SynthError",
@@ -307,7 +308,7 @@ def synthesize(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: fl
             n_cells += fres.buffers
             cbt[buf.name] = cbt.get(buf.name, 0) + fres.buffers
             blocks["(fan-out buffers)"] = fres.area_um2
-    net.write_text(text)
+    atomic_write(net, text)
     return SynthResult(netlist=out_dir / "netlist.v", top=top,
                        area_um2=area, cells=n_cells, flops=flops, fanout=fan,
                        cells_by_type=dict(sorted(cbt.items())), blocks=blocks,
