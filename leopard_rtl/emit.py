@@ -2,8 +2,12 @@
 
 ``generate`` elaborates one *unit* (a top-level component) for a configuration and writes
 ``<top>.v`` (``emit_src=False``: deterministic, no absolute paths) and ``manifest.json``
-(config, derived widths, ports, latencies, tool versions). Files are rewritten only when
-their content changes, so Make and flows do not rebuild needlessly.
+(config, derived widths, ports, latencies, tool versions, and the SHA-256 of the Verilog
+it describes). Files are rewritten only when their content changes, so Make and flows do
+not rebuild needlessly, and every write is atomic (a temporary file renamed into place):
+an interrupted or failed write leaves the old file or none, never a truncated one. A
+build is reused only if its manifest's fingerprint matches and the Verilog on disk has the
+hash the manifest records.
 
 Units are the three top-level components of :mod:`leopard_rtl.hw`, each taking the
 :class:`~leopard_rtl.config.LeopardConfig` as its only argument and exposing a
@@ -13,6 +17,7 @@ Units are the three top-level components of :mod:`leopard_rtl.hw`, each taking t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from pathlib import Path
@@ -22,9 +27,10 @@ from .config import ConfigError, LeopardConfig
 from .hw.backend import BackEnd
 from .hw.core import LeopardCore
 from .hw.frontend import FrontEnd
+from .paths import atomic_write
 
 __all__ = ["UNITS", "TOP_NAMES", "elaborate_unit", "convert", "ports_of", "write_build",
-           "write_if_changed", "tool_versions", "fingerprint"]
+           "write_if_changed", "tool_versions", "fingerprint", "file_sha256", "build_is_current"]
 
 #: Generated top levels: unit name -> component class.
 UNITS: dict[str, type] = {"frontend": FrontEnd, "backend": BackEnd, "core": LeopardCore}
@@ -80,20 +86,37 @@ def tool_versions() -> dict[str, str]:
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Write ``text`` to ``path`` unless it already holds exactly that; True if written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file() and path.read_text() == text:
-        return False
-    path.write_text(text)
+    """Write ``text`` to ``path`` (atomically) unless it already holds exactly that; True if
+    written."""
+    path = Path(path)
+    try:
+        if path.is_file() and path.read_text() == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(path, text)
     return True
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build_is_current(vpath: Path, mpath: Path, fp: str) -> bool:
+    """True if ``mpath`` records fingerprint ``fp`` and ``vpath`` has the hash it records."""
+    try:
+        manifest = json.loads(Path(mpath).read_text())
+        return (isinstance(manifest, dict) and manifest.get("fingerprint") == fp
+                and manifest.get("verilog_sha256") == file_sha256(vpath))
+    except (OSError, ValueError):
+        return False
 
 
 def fingerprint(unit: str, cfg: LeopardConfig) -> str:
     """Hash of everything the emitted Verilog depends on: unit, configuration, the
     generator's sources (``leopard_rtl/hw/*.py``, the configuration, this module and the
     golden model that builds the exp LUT) and the Amaranth version."""
-    import hashlib
-
     h = hashlib.sha256(json.dumps([unit, cfg.to_dict(), tool_versions()],
                                   sort_keys=True).encode())
     root = Path(__file__).resolve().parent
@@ -109,25 +132,33 @@ def write_build(unit: str, cfg: LeopardConfig, out_dir: str | Path, *,
     """Emit ``unit`` for ``cfg`` into ``out_dir``: ``<top>.v`` and ``manifest.json``.
 
     With ``reuse`` (default), a build whose manifest records the same :func:`fingerprint`
-    is kept as it is (elaborating the ``paper`` core takes seconds).
+    and whose Verilog has the SHA-256 the manifest records (:func:`build_is_current`) is
+    kept as it is (elaborating the ``paper`` core takes seconds); anything else (an
+    interrupted write, another configuration's Verilog, a hand edit) is regenerated. The
+    manifest is removed before the Verilog is rewritten and written last, so a manifest
+    never vouches for Verilog it does not describe.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: output directory is a file")
     top = TOP_NAMES[unit]
     vpath = out / f"{top}.v"
     mpath = out / "manifest.json"
     fp = fingerprint(unit, cfg)
-    if reuse and vpath.is_file() and mpath.is_file():
-        try:
-            if json.loads(mpath.read_text()).get("fingerprint") == fp:
-                return {"verilog": vpath, "manifest": mpath}
-        except json.JSONDecodeError:
-            pass
+    if reuse and build_is_current(vpath, mpath, fp):
+        return {"verilog": vpath, "manifest": mpath}
     comp = elaborate_unit(unit, cfg)
     ports = ports_of(comp)
     text = convert(comp, top)
-    write_if_changed(vpath, text)
     latencies = dict(getattr(comp, "latencies", {}) or {})
     manifest = cfg.manifest(unit=unit, top=top, verilog=vpath.name, ports=ports,
-                            latencies=latencies, tools=tool_versions(), fingerprint=fp)
-    write_if_changed(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                            latencies=latencies, tools=tool_versions(), fingerprint=fp,
+                            verilog_sha256=hashlib.sha256(text.encode()).hexdigest())
+    mtext = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    if vpath.is_file() and mpath.is_file() and build_is_current(vpath, mpath, fp) \
+            and mpath.read_text() == mtext:
+        return {"verilog": vpath, "manifest": mpath}
+    mpath.unlink(missing_ok=True)
+    write_if_changed(vpath, text)
+    write_if_changed(mpath, mtext)
     return {"verilog": vpath, "manifest": mpath}
