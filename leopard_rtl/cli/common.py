@@ -1,15 +1,104 @@
 """What the subcommands share: the ``--preset/--set/--unit/--pdk`` arguments and the
-configuration they select."""
+configuration they select; argument types that refuse nonsense at parse time
+(:func:`positive_float`, :func:`positive_int`, :func:`nonneg_int`); and the checks of
+output paths every command runs before any work (:func:`check_out_file`,
+:func:`check_out_dir`)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
 
 from ..config import PRESETS, LeopardConfig, preset
 from ..emit import UNITS
+from ..errors import UserError
 from ..flow.pdk import PDK_NAMES
 
-__all__ = ["add_config_args", "add_unit_arg", "add_pdk_arg", "config_from_args"]
+__all__ = ["add_config_args", "add_unit_arg", "add_pdk_arg", "config_from_args",
+           "config_key", "positive_float", "positive_int", "nonneg_int", "check_out_file",
+           "check_out_dir"]
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        val = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}") from None
+    if not math.isfinite(val) or val <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}")
+    return val
+
+
+def _int(text: str, lo: int, what: str) -> int:
+    try:
+        val = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer {what}, not {text!r}") from None
+    if val < lo:
+        raise argparse.ArgumentTypeError(f"must be an integer {what}, not {text!r}")
+    return val
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int(text, 1, ">= 1")
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _int(text, 0, ">= 0")
+
+
+def _file_above(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` if it is not a folder."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def check_out_file(path: str | os.PathLike[str], option: str, suffix: str | None = None,
+                   inputs: tuple[str | os.PathLike[str] | None, ...] = ()) -> Path:
+    """Refuse an output file that cannot be written, before any work is done.
+
+    Raises :class:`UserError` (naming ``option`` and the path) if ``path`` lacks
+    ``suffix``, is a folder, lies under a file, or is one of ``inputs``.
+    """
+    p = Path(path)
+    if suffix and p.suffix != suffix:
+        raise UserError(f"{p}: {option} must end in {suffix}")
+    if p.is_dir():
+        raise UserError(f"{p}: {option} is a folder, not a file")
+    above = _file_above(p)
+    if above is not None:
+        raise UserError(f"{p}: {option} lies under {above}, which is a file")
+    for src in inputs:
+        if src is not None and Path(src).exists() and p.exists() and p.samefile(src):
+            raise UserError(f"{p}: {option} is the input file {src}; refusing to overwrite it")
+    return p
+
+
+def check_out_dir(path: str | os.PathLike[str], option: str) -> Path:
+    """Refuse an output folder that is a file or lies under one (:class:`UserError`)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{p}: {option} is a file, not a folder")
+    above = _file_above(p)
+    if above is not None:
+        raise UserError(f"{p}: {option} lies under {above}, which is a file")
+    return p
+
+
+def config_key(cfg: LeopardConfig) -> str:
+    """A short hash of every parameter of ``cfg``: tells ``--set`` variants of a preset
+    apart (default build folders)."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def add_config_args(p: argparse.ArgumentParser, default: str = "paper") -> None:

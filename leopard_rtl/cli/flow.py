@@ -11,6 +11,9 @@
     the QoR table (docs/QOR.md form) over presets x PDKs x units.
 ``leopard-rtl energy --preset P --trace T --pdk L [--unit U] --out DIR``
     energy per attention head of LeOPArd, pruning-only and the baseline.
+``leopard-rtl fpga [--preset P (default tiny)] [--device ecp5-25k] [--baud B] --out DIR``
+    the core behind a UART on an ECP5 board (ULX3S): synth_ecp5, nextpnr-ecp5, bitstream;
+    DIR/fpga_report.json (LUTs, flip-flops, BRAM, DSP, IO, fmax).
 
 ``--unit`` defaults to ``core`` when the core elaborates, else ``frontend``.
 """
@@ -22,12 +25,26 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sim.golden import check_fits
+from sim.trace import load_trace
+
 from ..emit import UNITS
+from ..errors import UserError
+from ..flow.fpga import DEVICES, fpga_build
 from ..flow.pnr import DEFAULT_UTILIZATION, pnr_unit
 from ..flow.power import energy_per_head
 from ..flow.qor import run_qor
 from ..flow.run import synth_unit
-from .common import add_config_args, add_pdk_arg, add_unit_arg, config_from_args
+from .common import (
+    add_config_args,
+    add_pdk_arg,
+    add_unit_arg,
+    check_out_dir,
+    config_from_args,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -35,12 +52,16 @@ __all__ = ["register"]
 def _add_common(p: argparse.ArgumentParser, default_preset: str = "tiny") -> None:
     add_config_args(p, default=default_preset)
     add_unit_arg(p, default=None, help_default="core if it elaborates, else frontend")
-    p.add_argument("--clock-ns", type=float, default=None,
+    p.add_argument("--clock-ns", type=positive_float, default=None,
                    help="clock period in ns (default: per library; converted to ps "
                         "for asap7)")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    check_out_dir(args.out, "--out")
+    if args.max_fanout == 1:
+        raise UserError(f"--max-fanout must be 0 (no fan-out repair) or >= 2, "
+                        f"not {args.max_fanout}")
     cfg = config_from_args(args)
     rep = synth_unit(args.unit, cfg, args.pdk, Path(args.out), clock_ns=args.clock_ns,
                          liberty=args.liberty or None, lef=args.lef or None,
@@ -54,6 +75,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_pnr(args: argparse.Namespace) -> int:
+    check_out_dir(args.out, "--out")
     cfg = config_from_args(args)
     rep = pnr_unit(args.unit, cfg, Path(args.out), clock_ns=args.clock_ns,
                        utilization=args.utilization, timeout=args.timeout)
@@ -62,6 +84,7 @@ def cmd_pnr(args: argparse.Namespace) -> int:
 
 
 def cmd_qor(args: argparse.Namespace) -> int:
+    check_out_dir(args.out, "--out")
     md = run_qor(Path(args.out), presets=args.preset or None, pdks=args.pdk or None,
                      units=args.unit or None, doc=Path(args.doc) if args.doc else None,
                      readme=Path(args.readme) if args.readme else None)
@@ -70,11 +93,25 @@ def cmd_qor(args: argparse.Namespace) -> int:
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
+    check_out_dir(args.out, "--out")
     cfg = config_from_args(args)
+    # Everything about the trace is checked before minutes of synthesis.
+    trace = load_trace(args.trace)
+    check_fits(trace, cfg)
+    if args.heads is not None and args.heads > trace.heads:
+        raise UserError(f"--heads {args.heads}: the trace {args.trace} has only "
+                        f"{trace.heads} heads")
     rep: dict[str, Any] = energy_per_head(
             cfg, Path(args.trace), args.pdk, Path(args.out), unit=args.unit,
             clock_ns=args.clock_ns, activity_source=args.activity_source, heads=args.heads,
             simulator=args.simulator)
+    print(json.dumps(rep, indent=2))
+    return 0
+
+
+def cmd_fpga(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    rep = fpga_build(cfg, args.device, Path(args.out), baud=args.baud, timeout=args.timeout)
     print(json.dumps(rep, indent=2))
     return 0
 
@@ -91,12 +128,12 @@ def register(sub: Any) -> None:
                    help="cell LEF to use instead of the PDK's (repeatable)")
     p.add_argument("--platform-dir", default=None, metavar="DIR",
                    help="an OpenROAD-flow-scripts platform folder to take files from")
-    p.add_argument("--macro-bits", type=int, default=4096,
+    p.add_argument("--macro-bits", type=nonneg_int, default=4096,
                    help="memories of at least this many bits become black-box SRAM "
                         "macros (0: never; default 4096)")
-    p.add_argument("--activity", type=float, default=0.1,
+    p.add_argument("--activity", type=positive_float, default=0.1,
                    help="default switching activity, toggles per cycle (default 0.1)")
-    p.add_argument("--max-fanout", type=int, default=16,
+    p.add_argument("--max-fanout", type=nonneg_int, default=16,
                    help="buffer nets with more loads than this after mapping (0: off; "
                         "default 16)")
     p.add_argument("--json", action="store_true", help="also print the JSON report")
@@ -108,11 +145,11 @@ def register(sub: Any) -> None:
     # ~5.7k cells; the tiny core, 19k cells, takes 42 minutes on 2 shared cores).
     _add_common(p, default_preset="tiny")
     p.set_defaults(unit="frontend")
-    p.add_argument("--utilization", type=float, default=DEFAULT_UTILIZATION,
+    p.add_argument("--utilization", type=positive_float, default=DEFAULT_UTILIZATION,
                    help=f"target core utilization in percent (default "
                         f"{DEFAULT_UTILIZATION:g}; qflow's own choice, ~94 %%, left a DRC "
                         f"error and an open net in the tiny front end)")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds (default 1800)")
+    p.add_argument("--timeout", type=positive_float, default=1800, help="seconds (default 1800)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_pnr)
 
@@ -136,9 +173,20 @@ def register(sub: Any) -> None:
     p.add_argument("--activity-source", default="vcd", choices=("vcd", "global"),
                    help="vcd: per-register activity from an RTL simulation of the trace; "
                         "global: one average activity (see docs/ENERGY.md)")
-    p.add_argument("--heads", type=int, default=None,
+    p.add_argument("--heads", type=positive_int, default=None,
                    help="simulate only the first N heads for the activity (default: all)")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
                    help="simulator of the activity run (default: verilator)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_energy)
+
+    p = sub.add_parser("fpga", help="bitstream for an ECP5 board: the core behind a UART")
+    add_config_args(p, default="tiny")
+    p.add_argument("--device", default="ecp5-25k", choices=tuple(DEVICES),
+                   help="ECP5 size, on the ULX3S board of that size (default: ecp5-25k)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="UART bit rate (default 115200)")
+    p.add_argument("--timeout", type=float, default=1800,
+                   help="seconds per tool (default 1800)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_fpga)

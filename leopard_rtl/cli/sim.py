@@ -12,16 +12,23 @@ from typing import Any
 
 import numpy as np
 
-from sim.golden import run_golden
+from sim.golden import check_fits, run_golden
 from sim.trace import load_trace
 
 from ..emit import write_build
-from ..errors import UserError
 from ..flow.orfs import PLATFORMS, write_orfs
+from ..paths import atomic_path, atomic_write, build_root
 from ..tb import backend as tb_backend
 from ..tb import core as tb_core
 from ..tb import frontend as tb_frontend
-from .common import add_config_args, add_unit_arg, config_from_args
+from .common import (
+    add_config_args,
+    add_unit_arg,
+    check_out_dir,
+    check_out_file,
+    config_from_args,
+    config_key,
+)
 
 __all__ = ["register", "core_table", "RUNNERS"]
 
@@ -35,19 +42,19 @@ RUNNERS: dict[str, Callable[..., tuple[dict[str, Any], dict[str, Any]]]] = {
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix != ".npz":
-        raise UserError(f"{path}: --out must end in .npz")
-    np.savez_compressed(path, **arrays)
+    """Write ``arrays`` to ``path`` atomically (an interrupted run leaves no partial file)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
+    out = check_out_file(args.out, "--out", ".npz", inputs=(args.trace,))
     trace = load_trace(args.trace)
     cfg = config_from_args(args)
     res = run_golden(trace, cfg)
-    _write_npz(Path(args.out), {
+    _write_npz(out, {
         "mask": res.mask, "planes_used": res.planes_used, "out": res.out,
-        "all_pruned": res.all_pruned, "cycles": res.cycles,
+        "all_pruned": res.all_pruned, "overflow": res.overflow, "cycles": res.cycles,
         "baseline_cycles": res.baseline_cycles,
     })
     summary = res.summary()
@@ -58,6 +65,7 @@ def cmd_golden(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    check_out_dir(args.out, "--out")
     cfg = config_from_args(args)
     paths = write_build(args.unit, cfg, args.out)
     for platform in args.platform:
@@ -67,16 +75,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    out = check_out_file(args.out, "--out", ".npz", inputs=(args.trace,))
+    if args.summary:
+        check_out_file(args.summary, "--summary", inputs=(args.trace, args.out))
     trace = load_trace(args.trace)
     cfg = config_from_args(args)
+    check_fits(trace, cfg)
     fn = RUNNERS[args.unit]
-    build_dir = Path(args.build_dir or f"build/sim/{args.unit}-{cfg.name}")
+    build_dir = check_out_dir(
+        args.build_dir or build_root() / "sim" / f"{args.unit}-{cfg.name}-{config_key(cfg)}",
+        "--build-dir")
     arrays, summary = fn(trace, cfg, simulator=args.simulator, build_dir=build_dir)
-    _write_npz(Path(args.out), arrays)
+    _write_npz(out, arrays)
     summary["trace"] = str(args.trace)
     if args.summary:
-        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write(args.summary, json.dumps(summary, indent=2) + "\n")
     if args.format == "table" and args.unit == "core":
         print(core_table(summary))
     else:
@@ -142,7 +155,8 @@ def register(sub: Any) -> None:
     add_unit_arg(p)
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
     p.add_argument("--build-dir", default=None,
-                   help="simulator build directory (default: build/sim/<unit>-<preset>)")
+                   help="simulator build directory (default: "
+                        "build/sim/<unit>-<preset>-<hash of the configuration>)")
     p.add_argument("--out", required=True, help="result .npz")
     p.add_argument("--pretty", action="store_true")
     p.add_argument("--format", choices=("json", "table"), default="json",
