@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..eval.dse import main_dse
 from ..eval.evaluate import main_evaluate
-from ..eval.sweep import main_sweep
 from .common import add_pdk_arg
 
 __all__ = ["register"]
@@ -43,12 +43,20 @@ def register(sub: Any) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=main_evaluate)
 
-    p = sub.add_parser("sweep", help="design-space sweep (lanes, qk_bits, back-end width): "
-                                     "speedup per area, Pareto plot")
-    add_pdk_arg(p, "nangate45")
-    p.add_argument("--traces", default=None, help="traces directory (default: traces/)")
-    p.add_argument("--build-dir", default=None, help="build directory (default build/eval)")
+    p = sub.add_parser("sweep", help="design-space sweep on Dask (a spec file of knobs): "
+                                     "wall-clock speedup, area, energy, error; Pareto plot; "
+                                     "the chosen design as a preset file")
+    p.add_argument("--spec", default=None,
+                   help="sweep spec, YAML or JSON (default: the shipped "
+                        "constraints/sweeps/default.yaml)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="a running Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes of the local cluster (default: the cores)")
+    p.add_argument("--build-dir", default=None,
+                   help="record cache and netlists (default build/dse)")
     p.add_argument("--no-synth", action="store_true",
-                   help="cycles only (no area, no figure of merit)")
+                   help="cycles and error only (no area, clock, energy)")
+    p.add_argument("--no-progress", action="store_true", help="no Dask progress bar")
     p.add_argument("--out", required=True, help="output directory")
-    p.set_defaults(func=main_sweep)
+    p.set_defaults(func=main_dse)

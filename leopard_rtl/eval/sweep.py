@@ -40,8 +40,7 @@ from sim.golden import attention_float, run_golden
 from sim.trace import load_trace
 
 from ..config import LeopardConfig, preset
-from ..flow.pdk import PDK_NAMES
-from .common import REPO, EvaluationError, geomean, progress
+from .common import REPO, geomean, progress
 from .energy import synth_cached
 from .inputs import discover_traces, family_configs, requantize
 
@@ -292,19 +291,3 @@ def _plot(res: dict[str, Any], path: Path) -> str:
     fig.savefig(path)
     plt.close(fig)
     return str(path)
-
-
-def main_sweep(args: Any) -> int:
-    """``leopard-rtl sweep`` (registered by :mod:`leopard_rtl.cli.eval`)."""
-    if args.pdk not in PDK_NAMES:
-        raise EvaluationError(f"--pdk must be one of {', '.join(PDK_NAMES)}, "
-                              f"not {args.pdk!r}")
-    res = sweep(Path(args.out), pdk=args.pdk,
-                traces_root=Path(args.traces) if args.traces else None,
-                build_dir=Path(args.build_dir) if args.build_dir else None,
-                synthesize=not args.no_synth)
-    best = res.get("best_speedup_per_area")
-    print(json.dumps({"points": len(res["points"]), "seconds": res["seconds"],
-                      "best_speedup_per_area": res["points"][best] if best is not None
-                      else None, "report": str(Path(args.out) / "sweep.md")}))
-    return 0
