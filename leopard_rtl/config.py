@@ -385,8 +385,37 @@ PRESETS: dict[str, LeopardConfig] = {
 
 
 def preset(name: str) -> LeopardConfig:
-    """The preset called ``name``; an unknown name is a :class:`ConfigError`."""
+    """The preset called ``name``, or the one in the preset file ``name`` (``*.json``).
+
+    A preset file holds ``{"config": {parameter: value, ...}}`` (``leopard-rtl sweep``
+    writes its chosen design as one, ``chosen_preset.json``) or the bare parameters;
+    parameters it leaves out take their defaults. An unknown name, a missing or unreadable
+    file, or an unknown or invalid parameter is a :class:`ConfigError`.
+    """
+    if name.endswith(".json"):
+        return _preset_file(name)
     try:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}") from None
+
+
+def _preset_file(path: str) -> LeopardConfig:
+    """The configuration in the JSON preset file ``path`` (see :func:`preset`)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: no such preset file")
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not a JSON preset file ({e})") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset file is a JSON object of parameters")
+    try:
+        return LeopardConfig.from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
