@@ -58,6 +58,25 @@ def _clog2(n: int) -> int:
     return (n - 1).bit_length()
 
 
+#: Carry-save (3:2) levels per pipeline stage of the back end's multipliers.
+CSA_LEVELS_PER_STAGE = 3
+
+
+def csa_levels(rows: int, target: int = 2) -> int:
+    """3:2 compressor levels that reduce ``rows`` addends to at most ``target`` (>= 2):
+    each level turns every full group of three rows into two."""
+    levels = 0
+    while rows > target:
+        rows -= rows // 3
+        levels += 1
+    return levels
+
+
+def csa_stages(rows: int, target: int = 2) -> int:
+    """Pipeline stages of :data:`CSA_LEVELS_PER_STAGE` levels for :func:`csa_levels`."""
+    return -(-csa_levels(rows, target) // CSA_LEVELS_PER_STAGE)
+
+
 @dataclass(frozen=True, kw_only=True)
 class LeopardConfig:
     """Generator parameters of a LeOPArd core (SPEC section 2 and 4).
@@ -242,24 +261,74 @@ class LeopardConfig:
 
     @property
     def fe_query_overhead(self) -> int:
-        """Front-end cycles per query besides the greedy makespan of its keys (loading
-        the query row and Q+)."""
+        """Front-end cycles per query besides the makespan of its keys (the accept
+        cycle: loading the query row, Q+ and the first keys' prefetch slots)."""
         return 1
 
     @property
+    def fe_decision_latency(self) -> int:
+        """Cycles from a lane's request of a bit-plane to the request slot in which the
+        bound test on that plane can end the key, less one: the planes a lane requests
+        after the deciding one (K read, then AND + first adder levels, then accumulate
+        and compare, each registered). A key that uses r planes holds its lane for
+        ``min(r + fe_decision_latency, qk_bits)`` cycles; its result appears
+        ``r + fe_decision_latency`` cycles after its first request."""
+        return 2
+
+    @property
+    def exp_latency(self) -> int:
+        """Pipeline stages of the exp unit: ``M - S``; the ``scale_bits`` partial products
+        of ``x * mant`` reduced by carry-save stages (:func:`csa_stages`) to two rows; their
+        sum; the rounding shift; the LUT read; the integer shift."""
+        return 5 + csa_stages(self.scale_bits)
+
+    @property
+    def mac_pp_stages(self) -> int:
+        """Carry-save stages that reduce the ``v_bits`` partial products of ``e * v`` to at
+        most four rows, which the accumulate stage adds to the carry-save accumulator."""
+        return csa_stages(self.v_bits, 4)
+
+    @property
+    def mac_sum_latency(self) -> int:
+        """Cycles from a survivor's e entering the MAC to ``sum`` including it."""
+        return 2
+
+    @property
+    def mac_acc_latency(self) -> int:
+        """Cycles from a survivor's e entering the MAC to ``acc`` including it: V read 1,
+        partial-product stages, carry-save accumulate 1, resolve (carry-propagate add) 1."""
+        return 3 + self.mac_pp_stages
+
+    @property
+    def recip_prep_cycles(self) -> int:
+        """Reciprocal cycles from ``start`` before the divider's first step: leading one
+        of the sum 1, normalizing shift 1."""
+        return 2
+
+    @property
+    def norm_latency(self) -> int:
+        """Normalizer cycles after the last quotient bit: carry-propagate add of the
+        carry-save products 1, rounding shift 1 (saturation feeds the output register)."""
+        return 2
+
+    @property
     def be_drain_cycles(self) -> int:
-        """Back-end cycles from the last survivor's store read to its multiply-accumulate
-        being visible, less one: store read 1 + exp unit 3 + V read / MAC 2 = 6."""
-        return 5
+        """Back-end cycles from the last survivor's store read to the sum including it,
+        less one: store read 1 + :attr:`exp_latency` + :attr:`mac_sum_latency` - 1. The
+        accumulators follow :attr:`mac_acc_latency` - :attr:`mac_sum_latency` cycles later,
+        within the reciprocal's :attr:`recip_prep_cycles` + 1 before the first product
+        step."""
+        return self.exp_latency + self.mac_sum_latency
 
     @property
     def be_query_overhead(self) -> int:
         """Back-end cycles per query besides one per stored survivor: the drain
-        (:attr:`be_drain_cycles`) + 1 (normalize the sum, preload the rounding constant) +
-        ``recip_bits + 1`` quotient bits of the restoring divider (one per cycle, fused
-        with the d shift-and-add products) + 1 (shift, saturate, load the output
-        register): ``recip_bits + 8``."""
-        return self.be_drain_cycles + 1 + self.recip_width + 1
+        (:attr:`be_drain_cycles`) + 1 (start the reciprocal) + :attr:`recip_prep_cycles`
+        + ``recip_bits + 1`` quotient bits of the restoring divider (one per cycle, fused
+        with the d carry-save shift-and-add products) + :attr:`norm_latency` + 1
+        (saturate, load the output register)."""
+        return (self.be_drain_cycles + 1 + self.recip_prep_cycles + self.recip_width
+                + self.norm_latency + 1)
 
     @property
     def queries_in_flight(self) -> int:
@@ -330,7 +399,9 @@ class LeopardConfig:
                  "key_index_bits", "key_count_bits", "exp_lut_size", "e_bits",
                  "exp_arg_bits", "sum_bits", "acc_bits", "recip_width",
                  "norm_product_bits", "survivor_capacity", "fe_query_overhead",
-                 "be_drain_cycles", "be_query_overhead", "queries_in_flight")
+                 "fe_decision_latency",
+                 "exp_latency", "mac_acc_latency", "be_drain_cycles", "be_query_overhead",
+                 "queries_in_flight")
         return {n: getattr(self, n) for n in names}
 
     def manifest(self, **extra: Any) -> dict[str, Any]:

@@ -41,7 +41,8 @@ class BackEnd(wiring.Component):
         be_end(i) = be_start(i) + n_i + cfg.be_query_overhead
 
     with ``n_i`` the stored survivors (``min(survivors, survivor_capacity)``) and
-    ``cfg.be_query_overhead = recip_bits + 8``, all-pruned queries
+    ``cfg.be_query_overhead`` (the exp/MAC drain, the reciprocal's prep and quotient
+    bits, the normalizer's pipeline and the output register), all-pruned queries
     included (``n_i = 0``). A store half is released (``survivor.ready`` may rise again for
     the query after next) in the same cycle ``be_end(i)``. With ``out`` always ready this
     is exactly :func:`sim.perf.pipeline_cycles` with ``fe_end(i) = commit(i)``.
@@ -91,9 +92,11 @@ class BackEnd(wiring.Component):
     @property
     def latencies(self) -> dict[str, int]:
         """Cycle counts recorded in the build manifest."""
-        return {"be_query_overhead": self._cfg.be_query_overhead, "exp": 3,
-                "drain": self._cfg.be_drain_cycles, "reciprocal": self._cfg.recip_width,
-                "cycles_per_survivor": 1}
+        cfg = self._cfg
+        return {"be_query_overhead": cfg.be_query_overhead, "exp": cfg.exp_latency,
+                "mac": cfg.mac_acc_latency, "drain": cfg.be_drain_cycles,
+                "reciprocal": cfg.recip_prep_cycles + cfg.recip_width,
+                "normalizer": cfg.norm_latency, "cycles_per_survivor": 1}
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
@@ -112,9 +115,13 @@ class BackEnd(wiring.Component):
             store.scale_mant.eq(self.scale_mant), store.scale_shift.eq(self.scale_shift),
             exp.m.eq(store.m), exp.mant.eq(store.mant), exp.shift.eq(store.shift),
             vbuf.addr.eq(mac.v_addr), mac.v_data.eq(vbuf.data),
-            recip.sum.eq(mac.sum),
+            recip.sum.eq(mac.sum), norm.l.eq(recip.l),
             norm.acc.eq(mac.acc), norm.q_bit.eq(recip.q_bit), norm.step.eq(recip.q_valid),
         ]
+        # The reciprocal starts once ``sum`` holds the last survivor; ``acc`` follows
+        # within the reciprocal's prep cycles, before the first product step.
+        assert cfg.mac_acc_latency - cfg.mac_sum_latency <= cfg.recip_prep_cycles + 1
+        assert recip.prep == cfg.recip_prep_cycles and norm.latency == cfg.norm_latency
 
         cap = cfg.survivor_capacity
         idx = Signal(range(max(2, cap)))
@@ -124,9 +131,9 @@ class BackEnd(wiring.Component):
         m.d.comb += [store.rd_idx.eq(idx), exp.i.valid.eq(issued),
                      exp.i.payload.key.eq(store.rd_data.key),
                      exp.i.payload.score.eq(store.rd_data.score)]
-        drain = Signal(range(cfg.be_drain_cycles))
-        l_reg = Signal.like(recip.l)
-        m.d.comb += norm.l.eq(l_reg)
+        drain = Signal(range(max(cfg.be_drain_cycles, cfg.norm_latency)))
+        init = Signal()                   # the reciprocal started last cycle: L is ready
+        m.d.comb += norm.init.eq(init)
 
         out_free = ~self.out.valid | self.out.ready
         with m.If(self.out.valid & self.out.ready):
@@ -158,11 +165,20 @@ class BackEnd(wiring.Component):
                 with m.If(drain == 0):
                     m.next = "NORM"
             with m.State("NORM"):
-                m.d.comb += [recip.start.eq(1), norm.init.eq(1), norm.l.eq(recip.l_next)]
-                m.d.sync += l_reg.eq(recip.l_next)
+                m.d.comb += recip.start.eq(1)
+                m.d.sync += init.eq(1)
                 m.next = "DIV"
             with m.State("DIV"):
+                m.d.sync += init.eq(0)
                 with m.If(recip.q_last):
+                    if cfg.norm_latency:
+                        m.d.sync += drain.eq(cfg.norm_latency - 1)
+                        m.next = "FINISH"
+                    else:
+                        m.next = "OUT"
+            with m.State("FINISH"):
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
                     m.next = "OUT"
             with m.State("OUT"):
                 with m.If(out_free):

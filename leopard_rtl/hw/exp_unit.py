@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -11,6 +11,7 @@ from sim.golden import exp_lut
 
 from ..config import LeopardConfig
 from . import layouts
+from .carry_save import compress_stage
 
 __all__ = ["ExpUnit"]
 
@@ -28,11 +29,14 @@ class ExpUnit(wiring.Component):
     ``2**F``-entry ROM built at elaboration from :func:`sim.golden.exp_lut`, so the two
     agree by construction.
 
-    Pipeline: three register stages (``x``; ``x * mant``; rounding shift, LUT and
-    integer shift), so :attr:`latency` is 3 cycles from ``i`` to ``o``. Throughput: one
-    score per cycle. No handshake: both streams are ``always_ready`` (valid bits ride
-    along with the data); a valid input always yields a valid output 3 cycles later.
-    Reset: the valid bits clear; datapath registers are reset-less.
+    Pipeline (:attr:`latency` = ``cfg.exp_latency`` register stages, each short enough
+    for a 1 GHz clock): ``x``; the ``scale_bits`` partial products of ``x * mant``
+    reduced by carry-save stages (3:2 compressors, three levels each) to two rows; their
+    sum; the rounding shift ``>> (shift - 1)`` (kept to the bits that decide ``t``);
+    ``+ 1 >> 1``, the clamp of ``t >> F`` and the LUT read; the integer shift. Throughput:
+    one score per cycle. No handshake: both streams are ``always_ready`` (valid bits ride
+    along with the data); a valid input always yields a valid output ``latency`` cycles
+    later. Reset: the valid bits clear; datapath registers are reset-less.
 
     Parameters
     ----------
@@ -71,7 +75,7 @@ class ExpUnit(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from a valid ``i`` to the matching valid ``o``."""
-        return 3
+        return self._cfg.exp_latency
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
@@ -82,37 +86,72 @@ class ExpUnit(wiring.Component):
                                         init=[int(v) for v in exp_lut(cfg)])
         lut_rd = lut.read_port(domain="comb")
 
-        # Stage a: x = M - S (non-negative: M is the maximum of the query's scores).
-        va = Signal()
-        ka = Signal(cfg.key_index_bits, reset_less=True)
+        stages: list[tuple[Signal, Signal]] = []     # (valid, key) per register stage
+
+        def stage() -> tuple[Signal, Signal]:
+            v = Signal(name=f"v{len(stages)}")
+            k = Signal(cfg.key_index_bits, name=f"k{len(stages)}", reset_less=True)
+            pv, pk = stages[-1] if stages else (self.i.valid, self.i.payload.key)
+            m.d.sync += [v.eq(pv), k.eq(pk)]
+            stages.append((v, k))
+            return v, k
+
+        # x = M - S (non-negative: M is the maximum of the query's scores).
+        stage()
         xa = Signal(cfg.score_bits, reset_less=True)
-        m.d.sync += [va.eq(self.i.valid), ka.eq(self.i.payload.key),
-                     xa.eq(self.m - self.i.payload.score)]
+        m.d.sync += xa.eq(self.m - self.i.payload.score)
 
-        # Stage b: x * mant.
-        vb = Signal()
-        kb = Signal(cfg.key_index_bits, reset_less=True)
-        pb = Signal(cfg.exp_arg_bits, reset_less=True)
-        m.d.sync += [vb.eq(va), kb.eq(ka), pb.eq(xa * self.mant)]
+        # x * mant: one partial product per mantissa bit, carry-save reduced to two rows.
+        w = cfg.exp_arg_bits
+        rows: list[Value] = [Mux(self.mant[j], xa, 0) << j for j in range(cfg.scale_bits)]
+        n = 0
+        while len(rows) > 2:
+            comb = compress_stage(m, rows, w, name=f"pp{n}")
+            stage()
+            rows = []
+            for j, r in enumerate(comb):
+                reg = Signal(w, name=f"pp{n}_r{j}", reset_less=True)
+                m.d.sync += reg.eq(r)
+                rows.append(reg)
+            n += 1
+        stage()
+        pb = Signal(w, reset_less=True)
+        m.d.sync += pb.eq(sum(rows[1:], rows[0]))
 
-        # Stage c: t = round(x * mant / 2**shift); e = LUT[t mod 2**F] >> min(t >> F, E+1).
+        # Rounding shift, kept to the bits that decide t: t = (y + 1) >> 1 only matters
+        # through t mod 2**F and min(t >> F, E + 1); K bits above them tell E + 1 apart
+        # (2**K > E + 1) and ``hi`` says whether anything above is set.
+        K = (E + 2).bit_length()
+        yw = min(w, F + 1 + K)
         sh = Signal(cfg.scale_shift_bits)
         m.d.comb += sh.eq(self.shift - 1)
-        half = Signal(cfg.exp_arg_bits + 1)
-        m.d.comb += half.eq((pb >> sh) + 1)
-        t = Signal(cfg.exp_arg_bits)
-        m.d.comb += t.eq(half >> 1)
+        y_full = Signal(w)
+        m.d.comb += y_full.eq(pb >> sh)
+        stage()
+        y = Signal(yw, reset_less=True)
+        hi = Signal(reset_less=True)
+        m.d.sync += [y.eq(y_full[:yw]), hi.eq(y_full[yw:].any() if yw < w else 0)]
+
+        # t = (y + 1) >> 1; ipart = min(t >> F, E + 1); LUT[t mod 2**F].
+        t = Signal(yw + 1)
+        m.d.comb += t.eq((y + 1) >> 1)
         ipart_raw = t >> F
         ipart = Signal(layouts.ipart_bits(cfg))
-        with m.If(ipart_raw > E + 1):
+        with m.If(hi | (ipart_raw > E + 1)):
             m.d.comb += ipart.eq(E + 1)
         with m.Else():
             m.d.comb += ipart.eq(ipart_raw)
         m.d.comb += lut_rd.addr.eq(t[:F])
-        vc = Signal()
-        kc = Signal(cfg.key_index_bits, reset_less=True)
+        stage()
+        lut_q = Signal(layouts.lut_shape(cfg), reset_less=True)
+        ip_q = Signal(layouts.ipart_bits(cfg), reset_less=True)
+        m.d.sync += [lut_q.eq(lut_rd.data), ip_q.eq(ipart)]
+
+        # e = LUT[...] >> ipart.
+        vc, kc = stage()
         ec = Signal(cfg.e_bits, reset_less=True)
-        m.d.sync += [vc.eq(vb), kc.eq(kb), ec.eq(lut_rd.data >> ipart)]
+        m.d.sync += ec.eq(lut_q >> ip_q)
+        assert len(stages) == self.latency, (len(stages), self.latency)
 
         m.d.comb += [self.o.valid.eq(vc), self.o.payload.key.eq(kc), self.o.payload.e.eq(ec)]
         return m

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import LeopardConfig
 from . import layouts
+from .carry_save import compress, compress_stage
 
 __all__ = ["ValueAccumulator", "acc_row"]
 
@@ -21,27 +22,36 @@ class ValueAccumulator(wiring.Component):
     """Running ``sum = sum e`` and ``acc = sum e * v`` over a query's survivors.
 
     Matches ``sum`` and ``acc`` of :func:`sim.golden.softmax_value`. One d-wide
-    multiply-accumulate (``head_dim`` multipliers of ``e_bits x v_bits``) per cycle: one
-    survivor per cycle sustained.
+    multiply-accumulate per cycle: one survivor per cycle sustained, pipelined for a
+    1 GHz clock. Each signed ``v`` is offset to ``u = v + 2**(v_bits-1)`` (its sign bit
+    flipped), so every partial product of ``e * u`` is non-negative; the ``v_bits``
+    partial products are carry-save reduced (``cfg.mac_pp_stages`` register stages) and
+    added into a carry-save accumulator pair ``(s, c)`` (no carry propagation per
+    survivor); a resolve stage forms ``acc = s + c - sum * 2**(v_bits-1)`` (one
+    carry-propagate add, since ``sum e * v = sum e * u - 2**(v_bits-1) sum e``).
 
     Timing: an ``e_in`` transfer in cycle c drives ``v_addr`` (the V buffer's
-    synchronous read port) in the same cycle; the row arrives on ``v_data`` in c+1, where
-    the products are added; ``acc`` and ``sum`` show the survivor from c+2
-    (:attr:`latency` = 2). ``clear`` (one cycle, while no survivor is in flight) zeroes
-    both. No handshake (``e_in`` is always ready). Reset: the valid bit clears;
-    accumulators are reset-less (cleared by ``clear`` before each query).
+    synchronous read port) in the same cycle; the row arrives on ``v_data`` in c+1;
+    ``sum`` includes the survivor from c + ``cfg.mac_sum_latency`` and ``acc`` from
+    c + :attr:`latency` (``cfg.mac_acc_latency``); both hold until the next ``clear``.
+    ``clear`` (one cycle, while no survivor is in flight) zeroes them. No handshake
+    (``e_in`` is always ready). Reset: the valid bits clear; the datapath registers are
+    reset-less (cleared by ``clear`` before each query).
 
     Members
     -------
     e_in : In(stream.Signature(exp_out(cfg), always_ready=True))
-        ``{key, e}`` from the :class:`~leopard_rtl.softmax.ExpUnit`.
+        ``{key, e}`` from the :class:`~leopard_rtl.hw.exp_unit.ExpUnit`.
     v_addr : Out(unsigned(key_index_bits))
         V-buffer read address (the key of the ``e_in`` record).
     v_data : In(v_row(cfg))
         The V row read one cycle earlier.
     clear : In(1)
+        Zero ``sum`` and the accumulators.
     acc : Out(ArrayLayout(signed(acc_bits), head_dim))
+        The accumulated ``sum e * v`` per element.
     sum : Out(unsigned(sum_bits))
+        The accumulated ``sum e``.
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
@@ -57,27 +67,63 @@ class ValueAccumulator(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an ``e_in`` transfer until ``acc``/``sum`` include it."""
-        return 2
+        """Cycles from an ``e_in`` transfer until ``acc`` includes it."""
+        return self._cfg.mac_acc_latency
+
+    @property
+    def sum_latency(self) -> int:
+        """Cycles from an ``e_in`` transfer until ``sum`` includes it."""
+        return self._cfg.mac_sum_latency
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
         m = Module()
+        d, vb, aw = cfg.head_dim, cfg.v_bits, cfg.acc_bits
+        pw = cfg.e_bits + vb                  # e * u < 2**pw
         vq = Signal()
         eq = Signal(cfg.e_bits, reset_less=True)
         m.d.comb += self.v_addr.eq(self.e_in.payload.key)
         m.d.sync += [vq.eq(self.e_in.valid), eq.eq(self.e_in.payload.e)]
-        acc = Signal(acc_row(cfg), reset_less=True)
         total = Signal(cfg.sum_bits, reset_less=True)
-        # e is unsigned: extend it with a zero sign bit so the product is a signed multiply.
-        es = Cat(eq, 0).as_signed()
         with m.If(self.clear):
             m.d.sync += total.eq(0)
-            m.d.sync += [acc[i].eq(0) for i in range(cfg.head_dim)]
         with m.Elif(vq):
             m.d.sync += total.eq(total + eq)
-            m.d.sync += [acc[i].eq(acc[i] + es * self.v_data[i]) for i in range(cfg.head_dim)]
-        m.d.comb += [self.acc.eq(acc), self.sum.eq(total)]
+
+        # Partial products of e * u per element, reduced to at most four rows.
+        rows: list[list[Value]] = []
+        for i in range(d):
+            u = self.v_data[i].as_unsigned() ^ (1 << (vb - 1))
+            rows.append([Mux(u[j], eq, 0) << j for j in range(vb)])
+        valid = vq
+        for n in range(cfg.mac_pp_stages):
+            nv = Signal(name=f"pp{n}_valid")
+            m.d.sync += nv.eq(valid)
+            valid = nv
+            for i in range(d):
+                comb = compress_stage(m, rows[i], pw, target=4, name=f"pp{n}_{i}")
+                regs = [Signal(pw, name=f"pp{n}_{i}_r{j}", reset_less=True)
+                        for j in range(len(comb))]
+                m.d.sync += [r.eq(c) for r, c in zip(regs, comb, strict=True)]
+                rows[i] = list(regs)
+        assert all(len(r) <= 4 for r in rows)
+
+        # Carry-save accumulate; resolve acc = s + c - sum * 2**(v_bits-1) (mod 2**acc_bits).
+        for i in range(d):
+            s = Signal(aw, name=f"acc{i}_s", reset_less=True)
+            c = Signal(aw, name=f"acc{i}_c", reset_less=True)
+            nxt = compress(m, [s, c, *rows[i]], aw, levels=len(rows[i]) + 2,
+                           name=f"acc{i}")
+            assert len(nxt) == 2
+            with m.If(self.clear):
+                m.d.sync += [s.eq(0), c.eq(0)]
+            with m.Elif(valid):
+                m.d.sync += [s.eq(nxt[0]), c.eq(nxt[1])]
+            corr = Signal(aw, name=f"acc{i}_corr")
+            m.d.comb += corr.eq(~(total << (vb - 1)))
+            a, b = compress(m, [s, c, corr], aw, levels=1, name=f"res{i}")
+            res = Signal(signed(aw), name=f"acc{i}", reset_less=True)
+            m.d.sync += res.eq(a + b + 1)
+            m.d.comb += self.acc[i].eq(res)
+        m.d.comb += self.sum.eq(total)
         return m
-
-

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import LeopardConfig
 from . import layouts
+from .carry_save import compress
 from .mac import acc_row
 
 __all__ = ["RowNormalizer"]
@@ -17,30 +18,39 @@ class RowNormalizer(wiring.Component):
     """``out = sat((acc * recip + 2**(L+R-1)) >> (L+R))`` with the reciprocal's bits serially.
 
     Matches ``out`` of :func:`sim.golden.softmax_value`. Instead of ``head_dim``
-    ``acc_bits x (R+1)`` multipliers, each element keeps a product register ``P`` that
-    takes the reciprocal's quotient bits MSB first as the divider produces them (Horner:
-    ``P <- 2 P + q * acc``), so the d products are complete in the same cycle as the
-    reciprocal: d adders and no multipliers, no extra latency. The rounding constant
-    ``2**(L+R-1)`` is preloaded as ``P = 2**(L-2)`` (``init``), which the R+1 doublings
-    scale to ``2**(L+R-1)``; ``L >= exp_bits >= 4`` whenever a survivor exists (the max
-    survivor has ``e = 2**E``).
+    ``acc_bits x (R+1)`` multipliers, each element keeps a product ``P`` that takes the
+    reciprocal's quotient bits MSB first as the divider produces them (Horner:
+    ``P <- 2 P + q * acc``), in carry-save form ``P = Ps + Pc`` (modulo
+    ``2**norm_product_bits``, which holds every ``P`` as a signed value), so a step is one
+    level of full adders and no carry propagates: d carry-save adders and no multipliers.
+    The rounding constant ``2**(L+R-1)`` is preloaded as ``P = 2**(L-2)`` (``init``),
+    which the R+1 doublings scale to ``2**(L+R-1)``; ``L >= exp_bits >= 4`` whenever a
+    survivor exists (the max survivor has ``e = 2**E``).
 
-    Timing: ``init`` and each ``step`` take effect at the clock edge; ``out`` is
-    combinational from the ``P`` registers and ``l`` (a variable arithmetic shift and a
-    saturation), valid from the cycle after the last ``step``. No handshake. Reset:
-    ``P`` is reset-less (loaded by ``init``).
+    Pipeline after the steps (:attr:`latency` = ``cfg.norm_latency`` register stages):
+    the carry-propagate add ``Ps + Pc``; the arithmetic shift by ``L + R`` (kept to the
+    bits that decide the saturation); ``out`` is the combinational saturation of that
+    register. Both stages run every cycle, so ``out`` is valid :attr:`latency` cycles
+    after the last ``step`` took effect, until the next ``init``.
+
+    Timing: ``init`` and each ``step`` take effect at the clock edge; ``l`` is sampled
+    with ``init``. No handshake. Reset: the datapath registers are reset-less (loaded by
+    ``init``).
 
     Members
     -------
     acc : In(ArrayLayout(signed(acc_bits), head_dim))
         Held during the steps.
     l : In(range)
-        L; used by ``init`` and by ``out``.
+        L; sampled with ``init``.
     init : In(1)
+        Preload the rounding constant.
     step : In(1)
+        One Horner step with ``q_bit``.
     q_bit : In(1)
         The reciprocal bit of this step.
     out : Out(out_row(cfg))
+        The saturated output row.
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
@@ -54,24 +64,41 @@ class RowNormalizer(wiring.Component):
             "out": Out(layouts.out_row(cfg)),
         })
 
+    @property
+    def latency(self) -> int:
+        """Cycles from the last ``step`` taking effect until ``out`` shows the result."""
+        return self._cfg.norm_latency
+
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
         m = Module()
         d, r = cfg.head_dim, cfg.recip_bits
         pw = cfg.norm_product_bits
-        p = [Signal(signed(pw), name=f"p{i}", reset_less=True) for i in range(d)]
+        vmin, vmax = -(1 << (cfg.v_bits - 1)), (1 << (cfg.v_bits - 1)) - 1
+        # With a survivor, L >= exp_bits, so the shift is at least exp_bits + R and the
+        # shifted value fits ``yw`` signed bits (without one the back end outputs zeros
+        # whatever this computes).
+        yw = max(cfg.v_bits + 1, pw - (cfg.exp_bits + r))
         rnd = Signal(pw, name="round_init")
         m.d.comb += rnd.eq((1 << self.l) >> 2)
-        vmin, vmax = -(1 << (cfg.v_bits - 1)), (1 << (cfg.v_bits - 1)) - 1
-        sh = Signal(range(cfg.sum_bits + r + 1))
-        m.d.comb += sh.eq(self.l + r)
+        sh = Signal(range(cfg.sum_bits + r + 1), reset_less=True)
+        with m.If(self.init):
+            m.d.sync += sh.eq(self.l + r)
         for i in range(d):
+            ps = Signal(pw, name=f"p{i}_s", reset_less=True)
+            pc = Signal(pw, name=f"p{i}_c", reset_less=True)
+            a, b = compress(m, [ps << 1, pc << 1, Mux(self.q_bit, self.acc[i], 0)], pw,
+                            levels=1, name=f"p{i}")
             with m.If(self.init):
-                m.d.sync += p[i].eq(rnd.as_signed())
+                m.d.sync += [ps.eq(rnd), pc.eq(0)]
             with m.Elif(self.step):
-                m.d.sync += p[i].eq((p[i] << 1) + Mux(self.q_bit, self.acc[i], 0))
-            y = Signal(signed(pw), name=f"y{i}")
-            m.d.comb += y.eq(p[i] >> sh)
+                m.d.sync += [ps.eq(a), pc.eq(b)]
+            p = Signal(signed(pw), name=f"p{i}", reset_less=True)
+            m.d.sync += p.eq(ps + pc)
+            y_full = Signal(signed(pw), name=f"y{i}_full")
+            m.d.comb += y_full.eq(p >> sh)
+            y = Signal(signed(yw), name=f"y{i}", reset_less=True)
+            m.d.sync += y.eq(y_full[:yw])
             with m.If(y > vmax):
                 m.d.comb += self.out[i].eq(vmax)
             with m.Elif(y < vmin):

@@ -80,19 +80,27 @@ class RestoringDivider(wiring.Component):
         quo = Signal(qb, reset_less=True)
         count = Signal(range(qb + 1))
         busy = Signal()
-        # The quotient bit is registered (``bit == rem >= dsr`` holds while busy): it is
-        # computed one cycle ahead from the next remainder, so q_bit leaves a flip-flop.
+        # The quotient bit is registered (``bit == rem >= dsr`` holds while busy) and
+        # computed one cycle ahead without waiting for the subtraction: the next remainder
+        # is ``2 (rem - bit dsr)``, and ``2 (rem - dsr) >= dsr`` is ``2 rem >= 3 dsr``, so
+        # the next bit is one of two comparisons of ``2 rem`` against registered divisor
+        # multiples, in parallel with the subtraction.
         bit = Signal(reset_less=True)
+        dsr3 = Signal(w + 2, reset_less=True)
+        rem2 = Signal(w + 2)
         rem_next = Signal(w + 1)
         nxt = Signal()
-        m.d.comb += [rem_next.eq(Mux(bit, rem - dsr, rem) << 1),
-                     nxt.eq(Mux(self.start, self.dividend >= self.divisor, rem_next >= dsr)),
+        m.d.comb += [rem2.eq(rem << 1),
+                     rem_next.eq(Mux(bit, rem - dsr, rem) << 1),
+                     nxt.eq(Mux(self.start, self.dividend >= self.divisor,
+                                Mux(bit, rem2 >= dsr3, rem2 >= dsr))),
                      self.q_bit.eq(bit), self.q_valid.eq(busy),
                      self.q_last.eq(busy & (count == 1)), self.busy.eq(busy),
                      self.quotient.eq(quo)]
         m.d.sync += bit.eq(nxt)
         with m.If(self.start):
-            m.d.sync += [rem.eq(self.dividend), dsr.eq(self.divisor), count.eq(qb),
+            m.d.sync += [rem.eq(self.dividend), dsr.eq(self.divisor),
+                         dsr3.eq(self.divisor + (self.divisor << 1)), count.eq(qb),
                          busy.eq(1), quo.eq(0)]
         with m.Elif(busy):
             m.d.sync += [rem.eq(rem_next), quo.eq((quo << 1) | bit),
@@ -104,16 +112,18 @@ class Reciprocal(wiring.Component):
     """``recip = floor(2**(L + R) / sum)`` with ``L = floor(log2(sum))``, R+1 bits serially.
 
     Matches ``recip`` and ``l`` of :func:`sim.golden.softmax_value`. ``sum`` is normalized
-    (``sum_n = sum << (W - L)``, ``W = sum_bits - 1``, so ``2**W <= sum_n < 2**(W+1)``) in
-    the ``start`` cycle; then ``recip = floor(2**(W+R) / sum_n)`` by a
-    :class:`RestoringDivider` with dividend ``2**W``: R+1 quotient bits, one per cycle,
-    MSB first (``q_bit``), so a consumer can fold them into a shift-and-add multiply on
-    the fly. ``recip`` lies in ``(2**(R-1), 2**R]``.
+    (``sum_n = sum << (W - L)``, ``W = sum_bits - 1``, so ``2**W <= sum_n < 2**(W+1)``);
+    then ``recip = floor(2**(W+R) / sum_n)`` by a :class:`RestoringDivider` with dividend
+    ``2**W``: R+1 quotient bits, one per cycle, MSB first (``q_bit``), so a consumer can
+    fold them into a shift-and-add multiply on the fly. ``recip`` lies in
+    ``(2**(R-1), 2**R]``.
 
-    Timing: ``start`` in cycle c; ``q_valid`` in cycles c+1 .. c+R+1 (``q_last`` in
-    c+R+1); ``recip`` valid from c+R+2. ``l`` is registered at ``start``; ``l_next`` is
-    the combinational L of the current ``sum`` input. ``sum == 0`` gives ``l = 0`` and a
-    meaningless quotient (the back end outputs zeros then). Reset: idle.
+    Timing (:attr:`prep` = 2 stages before the divider, each short for a 1 GHz clock):
+    ``start`` in cycle c samples ``sum`` and registers its leading one ``l`` (valid from
+    c+1); c+1 registers the normalized ``sum_n``; the divider starts in c+2; ``q_valid``
+    in cycles c+3 .. c+R+3 (``q_last`` in c+R+3); ``recip`` valid from c+R+4. ``sum ==
+    0`` gives ``l = 0`` and a meaningless quotient (the back end outputs zeros then).
+    ``start`` must not be raised again before ``q_last``. Reset: idle.
 
     Parameters
     ----------
@@ -124,12 +134,19 @@ class Reciprocal(wiring.Component):
     Members
     -------
     start : In(1)
+        Sample ``sum`` and begin.
     sum : In(unsigned(sum_bits))
-    l, l_next : Out(range)
+    l : Out(range)
+        L, registered at ``start``.
     q_valid, q_bit, q_last : Out(1)
+        The quotient bit of this cycle, MSB first (``q_bit`` is a register output).
     recip : Out(unsigned(recip_bits + 1))
     busy : Out(1)
+        From ``start`` until the last quotient bit.
     """
+
+    #: Cycles from ``start`` to the divider's start.
+    prep = 2
 
     def __init__(self, sum_bits: int, recip_bits: int) -> None:
         self._sum_bits = sum_bits
@@ -139,7 +156,6 @@ class Reciprocal(wiring.Component):
             "start": In(1),
             "sum": In(unsigned(sum_bits)),
             "l": Out(unsigned(lb)),
-            "l_next": Out(unsigned(lb)),
             "q_valid": Out(1),
             "q_bit": Out(1),
             "q_last": Out(1),
@@ -150,7 +166,7 @@ class Reciprocal(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``start`` to the last quotient bit."""
-        return self._r + 1
+        return self.prep + self._r + 1
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -159,16 +175,23 @@ class Reciprocal(wiring.Component):
         m.submodules.div = div = RestoringDivider(sb, r + 1)
         lead = leading_one(m, self.sum, sb)
         l_reg = Signal.like(self.l, reset_less=True)
-        norm_sh = Signal(range(sb))
-        m.d.comb += norm_sh.eq(w - lead)
+        s_reg = Signal(sb, reset_less=True)
+        n_reg = Signal(sb, reset_less=True)
+        p1 = Signal()
+        p2 = Signal()
+        m.d.sync += [p1.eq(self.start), p2.eq(p1)]
         with m.If(self.start):
-            m.d.sync += l_reg.eq(lead)
+            m.d.sync += [l_reg.eq(lead), s_reg.eq(self.sum)]
+        norm_sh = Signal(range(sb))
+        m.d.comb += norm_sh.eq(w - l_reg)
+        m.d.sync += n_reg.eq((s_reg << norm_sh)[:sb])
         m.d.comb += [
-            self.l_next.eq(lead), self.l.eq(l_reg),
-            div.start.eq(self.start),
+            self.l.eq(l_reg),
+            div.start.eq(p2),
             div.dividend.eq(1 << w),
-            div.divisor.eq((self.sum << norm_sh)[:sb]),
+            div.divisor.eq(n_reg),
             self.q_valid.eq(div.q_valid), self.q_bit.eq(div.q_bit),
-            self.q_last.eq(div.q_last), self.recip.eq(div.quotient), self.busy.eq(div.busy),
+            self.q_last.eq(div.q_last), self.recip.eq(div.quotient),
+            self.busy.eq(p1 | p2 | div.busy),
         ]
         return m

@@ -115,7 +115,10 @@ def check(got: dict[str, Any], want: dict[str, Any], seed: int, what: str) -> No
 def test_overhead_matches_perf_model() -> None:
     for name in ("tiny", "minilm", "paper"):
         cfg = preset(name)
-        assert perf.timing(cfg).be_query_overhead == cfg.be_query_overhead == cfg.recip_bits + 8
+        assert perf.timing(cfg).be_query_overhead == cfg.be_query_overhead
+        assert cfg.be_query_overhead == (1 + cfg.exp_latency + cfg.mac_sum_latency
+                                         + cfg.recip_prep_cycles + cfg.recip_bits + 1
+                                         + cfg.norm_latency + 1)
     be = BackEnd(preset("tiny"))
     assert be.latencies["be_query_overhead"] == preset("tiny").be_query_overhead
     Fragment.get(be, None)          # elaborate it (an unused Elaboratable warns)

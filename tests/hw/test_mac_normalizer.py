@@ -131,13 +131,13 @@ def test_row_normalizer(preset_name: str, seed: int) -> None:
                 ctx.set(h.norm.acc[i], int(be["acc"][0, 0, i]))
             ctx.set(h.recip.sum, int(be["sum"][0, 0]))
             ctx.set(h.recip.start, 1)
-            ctx.set(h.norm.init, 1)
-            ctx.set(h.norm.l, ctx.get(h.recip.l_next))
             await ctx.tick()
             ctx.set(h.recip.start, 0)
-            ctx.set(h.norm.init, 0)
+            ctx.set(h.norm.init, 1)                # L is registered at start
             ctx.set(h.norm.l, ctx.get(h.recip.l))
-            await ctx.tick().repeat(h.recip.latency)
+            await ctx.tick()
+            ctx.set(h.norm.init, 0)
+            await ctx.tick().repeat(h.recip.latency - 1 + h.norm.latency)
             got.append(([ctx.get(h.norm.out[i]) for i in range(d)], ctx.get(h.recip.recip)))
 
     sim = Simulator(h)

@@ -20,21 +20,25 @@ def run_recip(sum_bits: int, r: int, sums: list[int]) -> list[tuple[int, int, li
         for s in sums:
             ctx.set(dut.sum, s)
             ctx.set(dut.start, 1)
-            lnext = ctx.get(dut.l_next)
             await ctx.tick()
             ctx.set(dut.start, 0)
+            lval = ctx.get(dut.l)                 # registered at start
+            for _ in range(dut.prep):
+                assert not ctx.get(dut.q_valid), f"sum={s}: q_valid during the prep cycles"
+                assert ctx.get(dut.busy), f"sum={s}: busy must be high from start"
+                await ctx.tick()
             bits: list[int] = []
-            cycles = 0
+            cycles = dut.prep
             while True:
                 qv, qb, ql = ctx.get(dut.q_valid), ctx.get(dut.q_bit), ctx.get(dut.q_last)
-                assert qv, "q_valid must be high in every cycle after start"
+                assert qv, f"sum={s}: q_valid must be high in every cycle after the prep"
                 bits.append(qb)
                 cycles += 1
                 await ctx.tick()
                 if ql:
                     break
-            assert cycles == dut.latency == r + 1
-            assert ctx.get(dut.l) == lnext
+            assert cycles == dut.latency == dut.prep + r + 1
+            assert ctx.get(dut.l) == lval
             assert not ctx.get(dut.busy)
             out.append((ctx.get(dut.recip), ctx.get(dut.l), bits))
 
