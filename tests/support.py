@@ -1,8 +1,10 @@
-"""What the tests share besides fixtures: the project root, the build folder, the seed and
-:func:`require_tool`. Importable from every test folder (``pythonpath = ["tests"]``)."""
+"""What the tests share besides fixtures: the project root, the build folder, the seed,
+:func:`require_tool` and :func:`require_module`. Importable from every test folder
+(``pythonpath = ["tests"]``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -29,3 +31,13 @@ def require_tool(name: str) -> str:
             pytest.skip(msg)
         pytest.fail(msg)
     return path
+
+
+def require_module(name: str) -> None:
+    """Fail (do not skip) when Python module ``name`` is not installed, like
+    :func:`require_tool` (LEOPARD_ALLOW_MISSING_TOOLS=1 skips instead)."""
+    if importlib.util.find_spec(name) is None:
+        msg = f"required Python module {name!r} is not installed (run `make setup`)"
+        if os.environ.get("LEOPARD_ALLOW_MISSING_TOOLS") == "1":
+            pytest.skip(msg)
+        pytest.fail(msg)

@@ -13,7 +13,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,33 @@ def build_testbench(rtl: Path, tb_text: str, tb_name: str, simulator: str,
            else build_dir / f"{stem}.vvp")
     if stamp.is_file() and stamp.read_text() == digest and exe.is_file():
         return exe
-    stamp.unlink(missing_ok=True)
+    # Concurrent runs sharing the build folder build one at a time; a run that waited
+    # finds the build done (the stamp matches) and reuses it.
+    with _locked(build_dir / f".{stem}.{simulator}.lock"):
+        if stamp.is_file() and stamp.read_text() == digest and exe.is_file():
+            return exe
+        stamp.unlink(missing_ok=True)
+        _build(rtl, tb_text, tb_name, simulator, build_dir, extra, icarus_fix, exe)
+        stamp.write_text(digest)
+    return exe
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (``flock``) for the duration of the block."""
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build(rtl: Path, tb_text: str, tb_name: str, simulator: str, build_dir: Path,
+           extra: dict[str, str], icarus_fix: Any, exe: Path) -> None:
+    """Compile (no stamp: :func:`build_testbench` removes it before and writes it after)."""
     _write_if_changed(build_dir / tb_name, tb_text)
     for name, text in extra.items():
         _write_if_changed(build_dir / name, text)
@@ -194,8 +221,6 @@ def build_testbench(rtl: Path, tb_text: str, tb_name: str, simulator: str,
             _write_if_changed(src, icarus_fix(rtl.read_text()))
         run_tool([tool("iverilog"), "-g2012", "-s", "tb", "-o", exe.name, tb_name, src.name,
                   *extra], build_dir)
-    stamp.write_text(digest)
-    return exe
 
 
 def _write_if_changed(path: Path, text: str) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import ROOT, require_tool
+from support import ROOT, require_module, require_tool
 
 from leopard_rtl.cli import main
 from leopard_rtl.config import preset
@@ -23,7 +23,7 @@ UNIT_NS = {"osu018": 1.0, "sky130hd": 1.0, "nangate45": 1.0, "asap7": 1e-3}
 @pytest.fixture(scope="module")
 def tools() -> None:
     require_tool("sta")
-    pytest.importorskip("pyosys", reason="pyosys==0.70 is in the verify extra")
+    require_module("pyosys")
 
 
 @pytest.mark.parametrize("pdk", list(PDKS))
