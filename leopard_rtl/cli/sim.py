@@ -16,6 +16,9 @@ from sim.golden import check_fits, run_golden
 from sim.trace import load_trace
 
 from ..emit import write_build
+from ..errors import UserError
+from ..eval.common import VARIANTS
+from ..eval.cycles import COMMON_CLOCK_MHZ, wall_clock
 from ..flow.orfs import PLATFORMS, write_orfs
 from ..paths import atomic_path, atomic_write, build_root
 from ..tb import backend as tb_backend
@@ -28,6 +31,7 @@ from .common import (
     check_out_file,
     config_from_args,
     config_key,
+    positive_float,
 )
 
 __all__ = ["register", "core_table", "RUNNERS"]
@@ -78,6 +82,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = check_out_file(args.out, "--out", ".npz", inputs=(args.trace,))
     if args.summary:
         check_out_file(args.summary, "--summary", inputs=(args.trace, args.out))
+    fmax = _fmax_arg(args.fmax)
     trace = load_trace(args.trace)
     cfg = config_from_args(args)
     check_fits(trace, cfg)
@@ -88,6 +93,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     arrays, summary = fn(trace, cfg, simulator=args.simulator, build_dir=build_dir)
     _write_npz(out, arrays)
     summary["trace"] = str(args.trace)
+    if args.unit == "core":
+        tot = summary["total"]
+        summary["wall_clock"] = wall_clock(
+            {"leopard": tot["cycles"], "pruning_only": tot["pruning_only_cycles"],
+             "baseline": tot["baseline_cycles"]}, fmax, args.common_clock_mhz)
     if args.summary:
         atomic_write(args.summary, json.dumps(summary, indent=2) + "\n")
     if args.format == "table" and args.unit == "core":
@@ -99,6 +109,51 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print("leopard-rtl: error: the RTL did not match the golden or performance model "
               "(see the summary's 'variants')", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _fmax_arg(items: list[str] | None) -> dict[str, float]:
+    """``--fmax VARIANT=MHZ`` or ``VARIANT=REPORT.json`` (a ``leopard-rtl synth`` report)."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, eq, val = item.partition("=")
+        if not eq or name not in VARIANTS:
+            raise UserError(f"--fmax {item!r}: expected VARIANT=MHZ or VARIANT=REPORT.json "
+                            f"with VARIANT one of {', '.join(VARIANTS)}")
+        if val.endswith(".json"):
+            try:
+                mhz = float(json.loads(Path(val).read_text())["sta"]["fmax_mhz"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise UserError(f"{val}: --fmax needs a leopard-rtl synth report.json with "
+                                f"sta.fmax_mhz ({type(exc).__name__}: {exc})") from None
+        else:
+            try:
+                mhz = positive_float(val)
+            except argparse.ArgumentTypeError as exc:
+                raise UserError(f"--fmax {item!r}: the clock {exc}") from None
+        if not mhz > 0:
+            raise UserError(f"--fmax {item!r}: fmax must be > 0 MHz, not {mhz}")
+        out[name] = mhz
+    return out
+
+
+def wall_clock_table(wc: dict[str, dict[str, Any]]) -> str:
+    """Cycles, clock and time of each variant side by side with the baseline."""
+    common = next(iter(wc.values()))["common_mhz"]
+    lines = [f"{'variant':>12} {'cycles':>9} {'speedup':>8} "
+             f"{'time @ ' + format(common, 'g') + ' MHz':>18} "
+             f"{'own fmax':>9} {'time @ fmax':>12} {'speedup':>8}",
+             f"{'':>12} {'':>9} {'(cycles)':>8} {'(common clock)':>18} {'MHz':>9} "
+             f"{'':>12} {'(wall)':>8}"]
+    for v, r in wc.items():
+        own = ("-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}")
+        t = "-" if r["time_us"] is None else f"{r['time_us']:.2f} us"
+        sw = "-" if r["speedup_wall"] is None else f"{r['speedup_wall']:.3f}x"
+        lines.append(f"{v:>12} {r['cycles']:>9} {r['speedup_cycles']:>7.3f}x "
+                     f"{r['time_us_common']:>15.2f} us {own:>9} {t:>12} {sw:>8}")
+    if any(r["fmax_mhz"] is None for r in wc.values()):
+        lines.append("(own-fmax columns need --fmax VARIANT=MHZ or VARIANT=REPORT.json for "
+                     "every variant)")
+    return "\n".join(lines)
 
 
 def core_table(summary: dict[str, Any]) -> str:
@@ -127,6 +182,9 @@ def core_table(summary: dict[str, Any]) -> str:
     lines.append(row("total", summary["total"]))
     lines.append(f"(cycles per head: first query accepted to last output; K/V loading, "
                  f"{v['leopard']['load_cycles'][0]} cycles per head here, excluded)")
+    if "wall_clock" in summary:
+        lines += ["", "Wall-clock time (all heads; each variant at a common clock and at its "
+                  "own fmax from synthesis):", wall_clock_table(summary["wall_clock"])]
     return "\n".join(lines)
 
 
@@ -162,4 +220,11 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=("json", "table"), default="json",
                    help="print the summary as JSON (default) or, for the core, a table")
     p.add_argument("--summary", default=None, help="also write the JSON summary here")
+    p.add_argument("--fmax", action="append", metavar="VARIANT=MHZ|REPORT.json",
+                   help="core: a variant's own clock (leopard, pruning_only, baseline) in "
+                        "MHz or from a 'leopard-rtl synth' report.json, for the wall-clock "
+                        "speedup (repeat per variant)")
+    p.add_argument("--common-clock-mhz", type=positive_float, default=COMMON_CLOCK_MHZ,
+                   help=f"core: the common clock of the wall-clock comparison "
+                        f"(default {COMMON_CLOCK_MHZ:g})")
     p.set_defaults(func=cmd_simulate)

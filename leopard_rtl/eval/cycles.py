@@ -17,7 +17,11 @@ from ..config import LeopardConfig
 from ..tb.core import simulate_variants
 from .common import VARIANTS
 
-__all__ = ["trace_cycles", "speedups", "rtl_check"]
+__all__ = ["trace_cycles", "speedups", "wall_clock", "rtl_check"]
+
+#: The common clock at which the variants are also compared (MHz): the target of
+#: the pipelined core on nangate45.
+COMMON_CLOCK_MHZ = 1000.0
 
 
 # ------------------------------------------------------------------------ cycles
@@ -62,6 +66,45 @@ def speedups(cyc: dict[str, list[int]]) -> dict[str, float]:
     """Baseline cycles / variant cycles, summed over heads."""
     base = sum(cyc["baseline"])
     return {v: base / sum(cyc[v]) for v in VARIANTS}
+
+
+def wall_clock(cycles: dict[str, int], fmax_mhz: dict[str, float] | None = None,
+               common_mhz: float = COMMON_CLOCK_MHZ) -> dict[str, dict[str, float | None]]:
+    """Cycles, clock and time of each variant, and its speedup over the baseline.
+
+    Parameters
+    ----------
+    cycles : dict
+        Cycles per variant (``leopard``, ``pruning_only``, ``baseline``), e.g. summed
+        over heads.
+    fmax_mhz : dict or None
+        Each variant's own fmax from synthesis (MHz); ``None`` (or a missing variant)
+        leaves the own-clock columns ``None``.
+    common_mhz : float
+        The common clock (MHz) every variant is also timed at.
+
+    Returns
+    -------
+    dict
+        Per variant: ``cycles``; ``speedup_cycles`` (baseline cycles / cycles, which is
+        also the speedup at the common clock); ``common_mhz`` and ``time_us_common``;
+        ``fmax_mhz``, ``time_us`` (cycles at the variant's own fmax) and
+        ``speedup_wall`` (baseline time / time, each at its own fmax).
+    """
+    fmax = fmax_mhz or {}
+    if common_mhz <= 0:
+        raise ValueError(f"common clock must be positive, not {common_mhz}")
+    base = cycles["baseline"]
+    out: dict[str, dict[str, float | None]] = {}
+    for v, c in cycles.items():
+        f = fmax.get(v)
+        t = c / f if f else None
+        tb = base / fmax["baseline"] if fmax.get("baseline") else None
+        out[v] = {"cycles": c, "speedup_cycles": round(base / c, 4),
+                  "common_mhz": common_mhz, "time_us_common": round(c / common_mhz, 4),
+                  "fmax_mhz": f, "time_us": None if t is None else round(t, 4),
+                  "speedup_wall": None if t is None or tb is None else round(tb / t, 4)}
+    return out
 
 
 # ------------------------------------------------------------------------ RTL check
