@@ -4,7 +4,7 @@ progress lines, the geometric mean and JSON conversion."""
 from __future__ import annotations
 
 import math
-import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import LeopardError
 from ..paths import project_root
+from ..progress import format_seconds, note
 
 __all__ = ["REPO", "VARIANTS", "EvaluationError", "progress", "geomean", "to_json", "rel"]
 
@@ -29,9 +30,13 @@ class EvaluationError(LeopardError, ValueError):
     """A bad input to the evaluation (missing trace, unusable preset); one-line message."""
 
 
+_T0 = time.monotonic()
+
+
 def progress(msg: str, quiet: bool = False) -> None:
+    """A stage line on stderr with the time since the evaluation module was loaded."""
     if not quiet:
-        print(msg, file=sys.stderr, flush=True)
+        note(f"[{format_seconds(time.monotonic() - _T0)}] {msg}")
 
 
 def geomean(values: Sequence[float]) -> float:

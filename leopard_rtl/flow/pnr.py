@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LeopardError
+from ..progress import stage
 from .layout_png import render_def
 
 __all__ = ["PnrError", "pnr_verilog", "pnr_unit", "collect_report", "QFLOW_STEPS",
@@ -143,7 +144,8 @@ def pnr_verilog(verilog: Path, top: str, out_dir: Path, *, clock_ns: float = 10.
         left = deadline - t0
         if left <= 0:
             raise PnrError(f"qflow ran out of time (--timeout {timeout:.0f} s) before {step}")
-        with open(out_dir / f"qflow_{step}.out", "w") as fh:
+        with open(out_dir / f"qflow_{step}.out", "w") as fh, \
+                stage(f"pnr: qflow {step} {top}"):
             try:
                 proc = subprocess.run([exe, step, "-T", "osu018", top], cwd=out_dir,
                                       stdout=fh, stderr=subprocess.STDOUT, timeout=left)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LeopardError
+from ..progress import stage
 from .pdk import Pdk
 
 __all__ = ["StaResult", "StaError", "run_sta", "sta_script", "SDC_TEMPLATE"]
@@ -142,8 +143,9 @@ def run_sta(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float
                                  global_activity=global_activity, activity_tcl=activity_tcl))
     report = out_dir / f"{tag}.log"
     t0 = time.monotonic()
-    proc = subprocess.run([exe, "-no_splash", "-exit", str(script)], capture_output=True,
-                          text=True, timeout=timeout)
+    with stage(f"sta: OpenSTA {top} on {pdk.name} ({tag})"):
+        proc = subprocess.run([exe, "-no_splash", "-exit", str(script)], capture_output=True,
+                              text=True, timeout=timeout)
     secs = time.monotonic() - t0
     text = proc.stdout + proc.stderr
     report.write_text(text)

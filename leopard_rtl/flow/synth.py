@@ -41,6 +41,7 @@ from typing import Any
 
 from ..errors import LeopardError
 from ..paths import atomic_write
+from ..progress import stage
 from .pdk import PDKS, Pdk
 
 __all__ = ["SynthResult", "yosys_script", "run_yosys", "synthesize", "SynthError",
@@ -279,7 +280,8 @@ def synthesize(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: fl
     script.write_text(yosys_script(verilog, top, pdk, out_dir, clock_ns=clock_ns,
                                    macro_bits=macro_bits, stubs=stubs))
     log = out_dir / "yosys.log"
-    secs = run_yosys(script, log, timeout=timeout)
+    with stage(f"synth: yosys {top} on {pdk.name} (log {log})"):
+        secs = run_yosys(script, log, timeout=timeout)
     stat = json.loads((out_dir / "stat.json").read_text())
     hier = json.loads((out_dir / "stat_hier.json").read_text())
     design = stat.get("design") or next(iter(stat["modules"].values()))
