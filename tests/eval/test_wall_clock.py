@@ -85,3 +85,23 @@ def test_fmax_from_synth_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
                str(tmp_path / "r.npz"), "--fmax", f"baseline={rep}"])
     err = capsys.readouterr().err
     assert rc == 2 and "--fmax" not in err and str(trace) in err, err
+
+
+def test_report_wall_clock_section() -> None:
+    """The evaluation report states cycles, clocks and times side by side with the baseline."""
+    from leopard_rtl.eval.report import _wall_clock_section, wall_clock_rows
+
+    cyc = {"leopard": [300, 300], "pruning_only": [450, 450], "baseline": [500, 500]}
+    res = {"traces": [{"workload": "w", "layer": 1, "head_dim": 16, "cycles": cyc},
+                      {"workload": "w", "layer": 2, "head_dim": 64, "cycles": cyc}],
+           "energy": {"pdk": "nangate45", "families": {"16": {
+               "leopard": {"fmax_mhz": 200.0}, "pruning_only": {"fmax_mhz": 250.0},
+               "baseline": {"fmax_mhz": 400.0}}}}}
+    rows = wall_clock_rows(res)
+    assert rows[0]["wall_clock"]["leopard"]["speedup_wall"] == round(2.5 / 3.0, 4)
+    assert rows[1]["wall_clock"]["leopard"]["speedup_wall"] is None    # not synthesized
+    text = "\n".join(_wall_clock_section(res))
+    assert "| w | 1 | 600 | 200.0 | 3.00 | 900 | 250.0 | 3.60 | 1000 | 400.0 | 2.50 | " \
+           "1.667 | 0.833 | 0.694 |" in text, text
+    assert "| w | 2 | 600 | - | - | 900 | - | - | 1000 | - | - | 1.667 | - | - |" in text
+    assert "**0.833x** on 1 trace(s)" in text
