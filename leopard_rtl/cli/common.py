@@ -13,12 +13,13 @@ import math
 import os
 from pathlib import Path
 
-from ..config import PRESETS, LeopardConfig, preset
+from ..config import PRESETS, ConfigError, LeopardConfig, preset
 from ..emit import UNITS
 from ..errors import UserError
 from ..flow.pdk import PDK_NAMES
 
 __all__ = ["add_config_args", "add_unit_arg", "add_pdk_arg", "config_from_args",
+           "config_from_file",
            "config_key", "positive_float", "positive_int", "nonneg_int", "check_out_file",
            "check_out_dir"]
 
@@ -107,6 +108,10 @@ def add_config_args(p: argparse.ArgumentParser, default: str = "paper") -> None:
                    help=f"configuration preset: {', '.join(PRESETS)} (default: {default})")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a configuration parameter (repeatable)")
+    p.add_argument("--config", default=None, metavar="MANIFEST",
+                   help="rebuild a recorded configuration: a build's manifest.json (its "
+                        "\"config\") or a JSON object of parameters; replaces --preset, "
+                        "--set still applies")
 
 
 def add_unit_arg(p: argparse.ArgumentParser, default: str | None = "core",
@@ -127,9 +132,32 @@ def add_pdk_arg(p: argparse.ArgumentParser, default: str | None,
                        help=f"standard-cell library (default: {default})")
 
 
+def config_from_file(path: str | os.PathLike[str]) -> LeopardConfig:
+    """The configuration recorded in ``path``: a build's ``manifest.json`` (its ``config``)
+    or a JSON object of parameters (:meth:`LeopardConfig.to_dict`'s form)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{p}: --config: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{p}: --config: not a JSON file ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: --config: expected a manifest.json or a JSON object of "
+                        f"parameters")
+    try:
+        return LeopardConfig.from_dict(data)
+    except (ConfigError, TypeError) as exc:
+        raise UserError(f"{p}: --config: {exc}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> LeopardConfig:
-    """The preset named by ``--preset`` with every ``--set`` applied."""
-    cfg = preset(args.preset)
+    """The configuration of ``--config`` (else the preset named by ``--preset``) with every
+    ``--set`` applied."""
+    path = getattr(args, "config", None)
+    cfg = config_from_file(path) if path else preset(args.preset)
     if getattr(args, "set", None):
         cfg = cfg.with_overrides(args.set)
     return cfg
