@@ -46,7 +46,7 @@ def _workload(name: str, args: argparse.Namespace, data: Path) -> Any:
         return VitWorkload(epochs=args.epochs or 8, seed=args.seed)
     if name == "memn2n":
         from learn.workloads.memn2n import MemN2NWorkload
-        return MemN2NWorkload(base_steps=args.base_steps or 12000, seed=args.seed)
+        return MemN2NWorkload(base_steps=args.base_steps or 6000, seed=args.seed)
     raise ValueError(name)
 
 
@@ -54,7 +54,8 @@ def _recipe(name: str, args: argparse.Namespace) -> Any:
     from learn.recipe import Recipe
 
     rc = Recipe(**DEFAULT_RECIPES[name])
-    for key in ("target", "soft_steps", "hard_steps", "lam0", "soft_forward", "kd_alpha"):
+    for key in ("target", "soft_steps", "hard_steps", "lam0", "lam_gain", "lam_kp", "theta_lr",
+                "soft_forward", "kd_alpha"):
         v = getattr(args, key)
         if v is not None:
             setattr(rc, key, v)
@@ -64,12 +65,12 @@ def _recipe(name: str, args: argparse.Namespace) -> Any:
 
 #: The reported recipe per workload (learn/recipe.py defaults, overridden here).
 DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
-    "vit": {"target": 0.85, "soft_steps": 1200, "hard_steps": 1200, "batch": 128,
-            "weight_lr": 3e-4, "lam0": 0.1},
-    "memn2n": {"target": 0.85, "soft_steps": 3000, "hard_steps": 3000, "batch": 64,
-               "weight_lr": 2e-3, "lam0": 0.1, "weight_decay": 0.0, "clip": 40.0},
+    "vit": {"target": 0.85, "soft_steps": 800, "hard_steps": 800, "batch": 128,
+            "weight_lr": 3e-4},
+    "memn2n": {"target": 0.85, "soft_steps": 1500, "hard_steps": 1500, "batch": 64,
+               "weight_lr": 2e-3, "weight_decay": 0.0, "clip": 40.0},
     "minilm": {"target": 0.85, "soft_steps": 200, "hard_steps": 200, "batch": 32,
-               "weight_lr": 2e-5, "lam0": 0.1, "theta_lr": 0.05},
+               "weight_lr": 2e-5},
 }
 
 
@@ -231,11 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="ViT baseline epochs (8)")
     ap.add_argument("--base-steps", type=int, default=None,
-                    help="baseline steps (MemN2N 12000, MiniLM 400)")
+                    help="baseline steps (MemN2N 6000, MiniLM 400)")
     ap.add_argument("--target", type=float, default=None, help="target pruned fraction")
     ap.add_argument("--soft-steps", type=int, default=None)
     ap.add_argument("--hard-steps", type=int, default=None)
     ap.add_argument("--lam0", type=float, default=None)
+    ap.add_argument("--lam-gain", type=float, default=None)
+    ap.add_argument("--lam-kp", type=float, default=None)
+    ap.add_argument("--theta-lr", type=float, default=None)
     ap.add_argument("--kd-alpha", type=float, default=None)
     ap.add_argument("--soft-forward", choices=("soft", "ste"), default=None)
     args = ap.parse_args(argv)

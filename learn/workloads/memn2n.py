@@ -209,7 +209,7 @@ class MemN2NWorkload:
     higher_is_better = True
 
     def __init__(self, n_train: int = 10000, n_val: int = 1000, n_test: int = 10000,
-                 base_steps: int = 12000, seed: int = 0) -> None:
+                 base_steps: int = 6000, seed: int = 0) -> None:
         setup_threads()
         self.seed, self.base_steps = seed, base_steps
         self.voc = vocab()

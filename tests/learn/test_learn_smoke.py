@@ -267,10 +267,10 @@ def test_recipe_toy_workload() -> None:
     hard_log = [e for e in info["log"] if e["stage"] == "hard"]
     assert soft_log[-1]["pruned_batch"] > soft_log[0]["pruned_batch"]
     assert soft_log[-1]["pruned_batch"] > 0.5
-    # thresholds frozen in the hard stage: same pruned fraction is measured with them
-    assert info["theta"] == model.ctrl.thetas()
+    # thresholds frozen in the hard stage (the regularizer there only reaches the weights)
+    assert info["theta"] == info["theta_after_soft"] == model.ctrl.thetas()
     assert all(not p.requires_grad for p in model.ctrl.parameters())
-    assert all(e["mean_m"] == 0.0 for e in hard_log)
+    assert hard_log and all(e["T"] == rc.T1 for e in hard_log)
     pruned_batches = list(seen)
     seen.clear()
     ctl = copy.deepcopy(teacher)
