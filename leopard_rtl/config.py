@@ -307,9 +307,10 @@ class LeopardConfig:
 
     @property
     def norm_latency(self) -> int:
-        """Normalizer cycles after the last quotient bit: carry-propagate add of the
-        carry-save products 1, rounding shift 1 (saturation feeds the output register)."""
-        return 2
+        """Normalizer cycles after the last quotient bit: the lanes' registered copy of
+        the bit 1, carry-propagate add of the carry-save products 1, rounding shift 1
+        (saturation feeds the output register)."""
+        return 3
 
     @property
     def be_drain_cycles(self) -> int:

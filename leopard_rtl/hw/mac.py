@@ -10,7 +10,7 @@ from ..config import LeopardConfig
 from . import layouts
 from .carry_save import compress, compress_stage
 
-__all__ = ["ValueAccumulator", "acc_row"]
+__all__ = ["ValueAccumulator", "MacLane", "acc_row"]
 
 
 def acc_row(cfg: LeopardConfig) -> data.ArrayLayout:
@@ -22,13 +22,14 @@ class ValueAccumulator(wiring.Component):
     """Running ``sum = sum e`` and ``acc = sum e * v`` over a query's survivors.
 
     Matches ``sum`` and ``acc`` of :func:`sim.golden.softmax_value`. One d-wide
-    multiply-accumulate per cycle: one survivor per cycle sustained, pipelined for a
-    1 GHz clock. Each signed ``v`` is offset to ``u = v + 2**(v_bits-1)`` (its sign bit
-    flipped), so every partial product of ``e * u`` is non-negative; the ``v_bits``
-    partial products are carry-save reduced (``cfg.mac_pp_stages`` register stages) and
-    added into a carry-save accumulator pair ``(s, c)`` (no carry propagation per
-    survivor); a resolve stage forms ``acc = s + c - sum * 2**(v_bits-1)`` (one
-    carry-propagate add, since ``sum e * v = sum e * u - 2**(v_bits-1) sum e``).
+    multiply-accumulate per cycle (``head_dim`` lanes, :class:`MacLane`): one survivor
+    per cycle sustained, pipelined for a 1 GHz clock. Each signed ``v`` is offset to
+    ``u = v + 2**(v_bits-1)`` (its sign bit flipped), so every partial product of
+    ``e * u`` is non-negative; the ``v_bits`` partial products are carry-save reduced
+    (``cfg.mac_pp_stages`` register stages) and added into a carry-save accumulator
+    pair ``(s, c)`` (no carry propagation per survivor); a resolve stage forms
+    ``acc = s + c - sum * 2**(v_bits-1)`` (one carry-propagate add, since
+    ``sum e * v = sum e * u - 2**(v_bits-1) sum e``).
 
     Timing: an ``e_in`` transfer in cycle c drives ``v_addr`` (the V buffer's
     synchronous read port) in the same cycle; the row arrives on ``v_data`` in c+1;
@@ -78,8 +79,6 @@ class ValueAccumulator(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
         m = Module()
-        d, vb, aw = cfg.head_dim, cfg.v_bits, cfg.acc_bits
-        pw = cfg.e_bits + vb                  # e * u < 2**pw
         vq = Signal()
         eq = Signal(cfg.e_bits, reset_less=True)
         m.d.comb += self.v_addr.eq(self.e_in.payload.key)
@@ -89,41 +88,87 @@ class ValueAccumulator(wiring.Component):
             m.d.sync += total.eq(0)
         with m.Elif(vq):
             m.d.sync += total.eq(total + eq)
+        m.d.comb += self.sum.eq(total)
+        for i in range(cfg.head_dim):
+            lane = MacLane(cfg)
+            m.submodules[f"lane{i}"] = lane
+            m.d.comb += [lane.e.eq(self.e_in.payload.e), lane.valid.eq(self.e_in.valid),
+                         lane.clear.eq(self.clear), lane.v.eq(self.v_data[i]),
+                         lane.total.eq(total), self.acc[i].eq(lane.acc)]
+        return m
 
-        # Partial products of e * u per element, reduced to at most four rows.
-        rows: list[list[Value]] = []
-        for i in range(d):
-            u = self.v_data[i].as_unsigned() ^ (1 << (vb - 1))
-            rows.append([Mux(u[j], eq, 0) << j for j in range(vb)])
+
+class MacLane(wiring.Component):
+    """One element of :class:`ValueAccumulator`: ``acc = sum e * v`` for one column of V.
+
+    Each lane registers its own copy of ``e``, the valid bit and ``clear`` (so no
+    broadcast net drives all ``head_dim`` lanes' partial products), then forms the
+    ``v_bits`` partial products of ``e * (v + 2**(v_bits-1))``, reduces them by
+    ``cfg.mac_pp_stages`` carry-save stages to at most four rows, adds those into the
+    carry-save pair ``(s, c)`` and resolves ``acc = s + c - total * 2**(v_bits-1)``
+    every cycle. Timing as :class:`ValueAccumulator` (``e``/``valid``/``clear`` are
+    sampled at the edge ending the cycle they are presented in; ``v`` one cycle later).
+
+    Members
+    -------
+    e : In(unsigned(e_bits))
+    valid : In(1)
+    clear : In(1)
+    v : In(signed(v_bits))
+        The V element, one cycle after ``e``.
+    total : In(unsigned(sum_bits))
+        ``sum e`` of the query (for the offset correction).
+    acc : Out(signed(acc_bits))
+    """
+
+    def __init__(self, cfg: LeopardConfig) -> None:
+        self._cfg = cfg
+        super().__init__({
+            "e": In(unsigned(cfg.e_bits)),
+            "valid": In(1),
+            "clear": In(1),
+            "v": In(signed(cfg.v_bits)),
+            "total": In(unsigned(cfg.sum_bits)),
+            "acc": Out(signed(cfg.acc_bits)),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        cfg = self._cfg
+        m = Module()
+        vb, aw = cfg.v_bits, cfg.acc_bits
+        pw = cfg.e_bits + vb                  # e * u < 2**pw
+        vq = Signal()
+        clr = Signal()
+        eq = Signal(cfg.e_bits, reset_less=True)
+        m.d.sync += [vq.eq(self.valid), clr.eq(self.clear), eq.eq(self.e)]
+
+        # Partial products of e * u, reduced to at most four rows.
+        u = self.v.as_unsigned() ^ (1 << (vb - 1))
+        rows: list[Value] = [Mux(u[j], eq, 0) << j for j in range(vb)]
         valid = vq
         for n in range(cfg.mac_pp_stages):
             nv = Signal(name=f"pp{n}_valid")
             m.d.sync += nv.eq(valid)
             valid = nv
-            for i in range(d):
-                comb = compress_stage(m, rows[i], pw, target=4, name=f"pp{n}_{i}")
-                regs = [Signal(pw, name=f"pp{n}_{i}_r{j}", reset_less=True)
-                        for j in range(len(comb))]
-                m.d.sync += [r.eq(c) for r, c in zip(regs, comb, strict=True)]
-                rows[i] = list(regs)
-        assert all(len(r) <= 4 for r in rows)
+            comb = compress_stage(m, rows, pw, target=4, name=f"pp{n}")
+            regs = [Signal(pw, name=f"pp{n}_r{j}", reset_less=True) for j in range(len(comb))]
+            m.d.sync += [r.eq(c) for r, c in zip(regs, comb, strict=True)]
+            rows = list(regs)
+        assert len(rows) <= 4
 
-        # Carry-save accumulate; resolve acc = s + c - sum * 2**(v_bits-1) (mod 2**acc_bits).
-        for i in range(d):
-            s = Signal(aw, name=f"acc{i}_s", reset_less=True)
-            c = Signal(aw, name=f"acc{i}_c", reset_less=True)
-            nxt = compress(m, [s, c, *rows[i]], aw, levels=len(rows[i]) + 2,
-                           name=f"acc{i}")
-            assert len(nxt) == 2
-            with m.If(self.clear):
-                m.d.sync += [s.eq(0), c.eq(0)]
-            with m.Elif(valid):
-                m.d.sync += [s.eq(nxt[0]), c.eq(nxt[1])]
-            corr = Signal(aw, name=f"acc{i}_corr")
-            m.d.comb += corr.eq(~(total << (vb - 1)))
-            a, b = compress(m, [s, c, corr], aw, levels=1, name=f"res{i}")
-            res = Signal(signed(aw), name=f"acc{i}", reset_less=True)
-            m.d.sync += res.eq(a + b + 1)
-            m.d.comb += self.acc[i].eq(res)
-        m.d.comb += self.sum.eq(total)
+        # Carry-save accumulate; resolve acc = s + c - total * 2**(v_bits-1) (mod 2**aw).
+        s = Signal(aw, name="acc_s", reset_less=True)
+        c = Signal(aw, name="acc_c", reset_less=True)
+        nxt = compress(m, [s, c, *rows], aw, levels=len(rows) + 2, name="acc")
+        assert len(nxt) == 2
+        with m.If(clr):
+            m.d.sync += [s.eq(0), c.eq(0)]
+        with m.Elif(valid):
+            m.d.sync += [s.eq(nxt[0]), c.eq(nxt[1])]
+        corr = Signal(aw)
+        m.d.comb += corr.eq(~(self.total << (vb - 1)))
+        a, b = compress(m, [s, c, corr], aw, levels=1, name="res")
+        res = Signal(signed(aw), reset_less=True)
+        m.d.sync += res.eq(a + b + 1)
+        m.d.comb += self.acc.eq(res)
         return m

@@ -11,7 +11,7 @@ from . import layouts
 from .carry_save import compress
 from .mac import acc_row
 
-__all__ = ["RowNormalizer"]
+__all__ = ["RowNormalizer", "NormLane"]
 
 
 class RowNormalizer(wiring.Component):
@@ -27,14 +27,16 @@ class RowNormalizer(wiring.Component):
     which the R+1 doublings scale to ``2**(L+R-1)``; ``L >= exp_bits >= 4`` whenever a
     survivor exists (the max survivor has ``e = 2**E``).
 
-    Pipeline after the steps (:attr:`latency` = ``cfg.norm_latency`` register stages):
-    the carry-propagate add ``Ps + Pc``; the arithmetic shift by ``L + R`` (kept to the
-    bits that decide the saturation); ``out`` is the combinational saturation of that
-    register. Both stages run every cycle, so ``out`` is valid :attr:`latency` cycles
-    after the last ``step`` took effect, until the next ``init``.
+    ``head_dim`` lanes (:class:`NormLane`), each with its own registered copy of
+    ``init``, ``step`` and ``q_bit``, so each takes effect one cycle after it is
+    presented. After the steps (:attr:`latency` = ``cfg.norm_latency`` cycles from the
+    last ``step`` presented to ``out``): the lanes' step register; the carry-propagate
+    add ``Ps + Pc``; the arithmetic shift by ``L + R`` (kept to the bits that decide the
+    saturation); ``out`` is the combinational saturation of that register. The add and
+    shift stages run every cycle; ``out`` holds until the next ``init``.
 
-    Timing: ``init`` and each ``step`` take effect at the clock edge; ``l`` is sampled
-    with ``init``. No handshake. Reset: the datapath registers are reset-less (loaded by
+    Timing: ``l`` is sampled with ``init`` (one cycle later, as ``init``, by the lanes:
+    hold it). No handshake. Reset: the datapath registers are reset-less (loaded by
     ``init``).
 
     Members
@@ -66,43 +68,87 @@ class RowNormalizer(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the last ``step`` taking effect until ``out`` shows the result."""
+        """Cycles from the last ``step`` presented until ``out`` shows the result."""
         return self._cfg.norm_latency
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
         m = Module()
-        d, r = cfg.head_dim, cfg.recip_bits
+        rnd = Signal(cfg.norm_product_bits, name="round_init")
+        sh = Signal(range(cfg.sum_bits + cfg.recip_bits + 1))
+        m.d.comb += [rnd.eq((1 << self.l) >> 2), sh.eq(self.l + cfg.recip_bits)]
+        for i in range(cfg.head_dim):
+            lane = NormLane(cfg)
+            m.submodules[f"lane{i}"] = lane
+            m.d.comb += [lane.acc.eq(self.acc[i]), lane.init.eq(self.init),
+                         lane.step.eq(self.step), lane.q_bit.eq(self.q_bit),
+                         lane.rnd.eq(rnd), lane.sh.eq(sh), self.out[i].eq(lane.out)]
+        return m
+
+
+class NormLane(wiring.Component):
+    """One element of :class:`RowNormalizer`.
+
+    Registers its own copies of ``init``, ``step`` and ``q_bit`` (so no broadcast net
+    drives all ``head_dim`` lanes), hence acts one cycle after they are presented:
+    ``init`` loads ``Ps = rnd, Pc = 0`` and the shift ``sh``; ``step`` does
+    ``(Ps, Pc) <- 3:2(2 Ps, 2 Pc, q * acc)``; every cycle ``P = Ps + Pc`` and
+    ``y = P >> sh`` are registered; ``out`` saturates ``y`` (combinational).
+
+    Members
+    -------
+    acc : In(signed(acc_bits))
+    init, step, q_bit : In(1)
+    rnd : In(unsigned(norm_product_bits))
+        The rounding constant ``2**(L-2)``, sampled with ``init``.
+    sh : In(range)
+        ``L + R``, sampled with ``init``.
+    out : Out(signed(v_bits))
+    """
+
+    def __init__(self, cfg: LeopardConfig) -> None:
+        self._cfg = cfg
+        super().__init__({
+            "acc": In(signed(cfg.acc_bits)),
+            "init": In(1),
+            "step": In(1),
+            "q_bit": In(1),
+            "rnd": In(unsigned(cfg.norm_product_bits)),
+            "sh": In(range(cfg.sum_bits + cfg.recip_bits + 1)),
+            "out": Out(signed(cfg.v_bits)),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        cfg = self._cfg
+        m = Module()
         pw = cfg.norm_product_bits
         vmin, vmax = -(1 << (cfg.v_bits - 1)), (1 << (cfg.v_bits - 1)) - 1
         # With a survivor, L >= exp_bits, so the shift is at least exp_bits + R and the
         # shifted value fits ``yw`` signed bits (without one the back end outputs zeros
         # whatever this computes).
-        yw = max(cfg.v_bits + 1, pw - (cfg.exp_bits + r))
-        rnd = Signal(pw, name="round_init")
-        m.d.comb += rnd.eq((1 << self.l) >> 2)
-        sh = Signal(range(cfg.sum_bits + r + 1), reset_less=True)
-        with m.If(self.init):
-            m.d.sync += sh.eq(self.l + r)
-        for i in range(d):
-            ps = Signal(pw, name=f"p{i}_s", reset_less=True)
-            pc = Signal(pw, name=f"p{i}_c", reset_less=True)
-            a, b = compress(m, [ps << 1, pc << 1, Mux(self.q_bit, self.acc[i], 0)], pw,
-                            levels=1, name=f"p{i}")
-            with m.If(self.init):
-                m.d.sync += [ps.eq(rnd), pc.eq(0)]
-            with m.Elif(self.step):
-                m.d.sync += [ps.eq(a), pc.eq(b)]
-            p = Signal(signed(pw), name=f"p{i}", reset_less=True)
-            m.d.sync += p.eq(ps + pc)
-            y_full = Signal(signed(pw), name=f"y{i}_full")
-            m.d.comb += y_full.eq(p >> sh)
-            y = Signal(signed(yw), name=f"y{i}", reset_less=True)
-            m.d.sync += y.eq(y_full[:yw])
-            with m.If(y > vmax):
-                m.d.comb += self.out[i].eq(vmax)
-            with m.Elif(y < vmin):
-                m.d.comb += self.out[i].eq(vmin)
-            with m.Else():
-                m.d.comb += self.out[i].eq(y)
+        yw = max(cfg.v_bits + 1, pw - (cfg.exp_bits + cfg.recip_bits))
+        init = Signal()
+        step = Signal()
+        q = Signal(reset_less=True)
+        m.d.sync += [init.eq(self.init), step.eq(self.step), q.eq(self.q_bit)]
+        sh = Signal.like(self.sh, reset_less=True)
+        ps = Signal(pw, reset_less=True)
+        pc = Signal(pw, reset_less=True)
+        a, b = compress(m, [ps << 1, pc << 1, Mux(q, self.acc, 0)], pw, levels=1, name="p")
+        with m.If(init):
+            m.d.sync += [ps.eq(self.rnd), pc.eq(0), sh.eq(self.sh)]
+        with m.Elif(step):
+            m.d.sync += [ps.eq(a), pc.eq(b)]
+        p = Signal(signed(pw), reset_less=True)
+        m.d.sync += p.eq(ps + pc)
+        y_full = Signal(signed(pw))
+        m.d.comb += y_full.eq(p >> sh)
+        y = Signal(signed(yw), reset_less=True)
+        m.d.sync += y.eq(y_full[:yw])
+        with m.If(y > vmax):
+            m.d.comb += self.out.eq(vmax)
+        with m.Elif(y < vmin):
+            m.d.comb += self.out.eq(vmin)
+        with m.Else():
+            m.d.comb += self.out.eq(y)
         return m
