@@ -265,10 +265,16 @@ def test_golden_refuses_to_overwrite_its_trace(tmp_path: Path, rng: np.random.Ge
     assert path.read_bytes() == before
 
 
-_OUT_CASES = [(cmd, where) for cmd in ("golden", "simulate", "generate", "synth", "energy")
+_OUT_CASES = [(cmd, where) for cmd in ("golden", "simulate", "generate", "synth", "energy",
+                                        "evaluate", "sweep", "qor", "pnr")
               for where in ("directory", "under_file", "build_dir_file", "suffix")
               if not (where == "build_dir_file" and cmd != "simulate")
               and not (where == "suffix" and cmd not in ("golden", "simulate"))]
+
+
+def test_rtl_flag_does_not_silently_beat_rtl_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, err = _cli(["evaluate", "--rtl", "--rtl-mode", "none", "--out", "x"], capsys)
+    assert rc == 2 and "not allowed with argument --rtl" in _one_line(err)
 
 
 @pytest.mark.parametrize("cmd,where", _OUT_CASES, ids=[f"{c}-{w}" for c, w in _OUT_CASES])
@@ -297,12 +303,19 @@ def test_bad_output_paths_before_any_work(cmd: str, where: str, tmp_path: Path,
     from leopard_rtl.cli import flow as cli_flow
     monkeypatch.setattr(cli_flow, "synth_unit", no_work)
     monkeypatch.setattr(cli_flow, "energy_per_head", no_work)
+    monkeypatch.setattr(cli_flow, "run_qor", no_work)
+    monkeypatch.setattr(cli_flow, "pnr_unit", no_work)
+    from leopard_rtl.cli import eval as cli_eval
+    monkeypatch.setattr(cli_eval, "main_evaluate", no_work)
+    monkeypatch.setattr(cli_eval, "main_dse", no_work)
     monkeypatch.setitem(cli_sim.RUNNERS, "core", no_work)
     args = {"golden": ["golden", "--trace", str(path), "--preset", "tiny"],
             "simulate": ["simulate", "--trace", str(path), "--preset", "tiny"],
             "generate": ["generate", "--preset", "tiny"],
             "synth": ["synth", "--preset", "tiny"],
-            "energy": ["energy", "--trace", str(path), "--preset", "tiny"]}[cmd]
+            "energy": ["energy", "--trace", str(path), "--preset", "tiny"],
+            "evaluate": ["evaluate"], "sweep": ["sweep"], "qor": ["qor"],
+            "pnr": ["pnr"]}[cmd]
     args += ["--out", str(out)]
     if where == "build_dir_file":
         args += ["--build-dir", str(afile)]
@@ -351,6 +364,7 @@ def test_energy_checks_the_trace_before_synthesis(tmp_path: Path, rng: np.random
     ["energy", "--trace", "t.npz", "--heads", "0", "--out", "x"],
     ["energy", "--trace", "t.npz", "--clock-ns", "inf", "--out", "x"],
     ["qor"],
+    ["evaluate", "--rtl", "--rtl-mode", "none", "--out", "x"],
 ], ids=lambda a: " ".join(a) or "no-command")
 def test_argparse_errors_are_one_line(args: list[str],
                                       capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,9 +6,19 @@ from typing import Any
 
 from ..eval.dse import main_dse
 from ..eval.evaluate import main_evaluate
-from .common import add_pdk_arg
+from .common import add_pdk_arg, check_out_dir
 
 __all__ = ["register"]
+
+
+def _evaluate(args: Any) -> int:
+    check_out_dir(args.out, "--out")
+    return main_evaluate(args)
+
+
+def _dse(args: Any) -> int:
+    check_out_dir(args.out, "--out")
+    return main_dse(args)
 
 
 def register(sub: Any) -> None:
@@ -23,11 +33,12 @@ def register(sub: Any) -> None:
     p.add_argument("--traces", default=None, help="traces directory (default: traces/)")
     p.add_argument("--trace", action="append", default=[], metavar="NPZ",
                    help="evaluate only this trace (repeatable)")
-    p.add_argument("--rtl", action="store_true",
-                   help="run the core RTL on every trace and check its cycles against "
-                        "the model (default: the smallest trace only)")
-    p.add_argument("--rtl-mode", default=None, choices=("none", "one", "all"),
-                   help="RTL check on no trace, the smallest one (default) or all")
+    rtl = p.add_mutually_exclusive_group()
+    rtl.add_argument("--rtl", action="store_true",
+                     help="run the core RTL on every trace and check its cycles against "
+                          "the model (default: the smallest trace only); = --rtl-mode all")
+    rtl.add_argument("--rtl-mode", default=None, choices=("none", "one", "all"),
+                     help="RTL check on no trace, the smallest one (default) or all")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
     p.add_argument("--energy", default="ref", choices=("none", "ref", "full"),
                    help="ref (default): synthesize the 3 variants of the smallest-d family "
@@ -41,7 +52,7 @@ def register(sub: Any) -> None:
                    help="also run the design-space sweep into the same directory "
                         "(as `leopard-rtl sweep`)")
     p.add_argument("--out", required=True, help="output directory")
-    p.set_defaults(func=main_evaluate)
+    p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("sweep", help="design-space sweep on Dask (a spec file of knobs): "
                                      "wall-clock speedup, area, energy, error; Pareto plot; "
@@ -59,4 +70,4 @@ def register(sub: Any) -> None:
                    help="cycles and error only (no area, clock, energy)")
     p.add_argument("--no-progress", action="store_true", help="no Dask progress bar")
     p.add_argument("--out", required=True, help="output directory")
-    p.set_defaults(func=main_dse)
+    p.set_defaults(func=_dse)
