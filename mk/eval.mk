@@ -5,14 +5,22 @@
 #                        11 sweep units synthesized (~40 min on 2 busy cores), 3 Verilator
 #                        builds; afterwards everything is cached in build/eval: ~3 min.
 #   make evaluate-rtl    the same, every trace also run on the core RTL (Verilator)
-#   make sweep           lanes x qk_bits x back-end width, speedup per area, Pareto plot
+#   make sweep           design-space sweep on a local Dask cluster (SWEEP_SPEC, default the
+#                        shipped constraints/sweeps/default.yaml; SWEEP_WORKERS, default the
+#                        cores; SWEEP_SCHEDULER=tcp://host:port for a running cluster);
+#                        resumable: records cached in build/dse/points
+#   make sweep-small     the small spec (6 tiny syntheses) for timing the cluster
+#   make sweep-test      the fast tests of tests/eval/test_sweep_dse.py
 #   make evaluate-commit copy the small outputs into results/eval/
 #   make evaluate-test   the fast tests of tests/eval/test_evaluate.py
 EVAL_OUT    ?= $(BUILD)/eval/report
 EVAL_PRESET ?= auto
-SWEEP_OUT   ?= $(BUILD)/eval/sweep
+SWEEP_OUT   ?= $(BUILD)/dse/sweep
+SWEEP_SPEC  ?= constraints/sweeps/default.yaml
+SWEEP_ARGS  ?= $(if $(SWEEP_WORKERS),--workers $(SWEEP_WORKERS)) \
+               $(if $(SWEEP_SCHEDULER),--scheduler $(SWEEP_SCHEDULER))
 
-.PHONY: evaluate evaluate-rtl sweep evaluate-commit evaluate-test
+.PHONY: evaluate evaluate-rtl sweep sweep-small sweep-test evaluate-commit evaluate-test
 evaluate: setup
 	$(VENV)/bin/leopard-rtl evaluate --preset $(EVAL_PRESET) --sweep --out $(EVAL_OUT)
 
@@ -20,7 +28,14 @@ evaluate-rtl: setup
 	$(VENV)/bin/leopard-rtl evaluate --preset $(EVAL_PRESET) --rtl --sweep --out $(EVAL_OUT)
 
 sweep: setup
-	$(VENV)/bin/leopard-rtl sweep --out $(SWEEP_OUT)
+	$(VENV)/bin/leopard-rtl sweep --spec $(SWEEP_SPEC) $(SWEEP_ARGS) --out $(SWEEP_OUT)
+
+sweep-small: setup
+	$(VENV)/bin/leopard-rtl sweep --spec constraints/sweeps/small.yaml $(SWEEP_ARGS) \
+	    --out $(BUILD)/dse/small
+
+sweep-test: setup
+	$(VENV)/bin/pytest -q tests/eval/test_sweep_dse.py
 
 evaluate-commit:
 	@mkdir -p results/eval

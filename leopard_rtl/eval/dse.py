@@ -48,7 +48,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import replace as dc_replace
 from importlib.resources import files
 from pathlib import Path
@@ -65,7 +66,7 @@ from .common import REPO, EvaluationError, geomean, progress, rel
 from .spec import DesignPoint, SweepSpec, load_spec
 
 __all__ = ["RECORD_VERSION", "point_key", "evaluate_point", "run_sweep", "objectives",
-           "pareto_front", "main_dse", "DEFAULT_SPEC"]
+           "dask_client", "pareto_front", "main_dse", "DEFAULT_SPEC"]
 
 #: Bumped when a record's meaning changes (old records are then recomputed).
 RECORD_VERSION = 1
@@ -234,8 +235,9 @@ class _Cache:
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, workers: int | None):
-    """A Dask client on ``scheduler``, or on a new local cluster of ``workers`` processes."""
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A Dask client on ``scheduler``, or on a new local cluster of ``workers``
+    single-threaded worker processes (default: one per core)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -249,8 +251,9 @@ def _client(scheduler: str | None, workers: int | None):
             client.close()
         return
     n = workers or os.cpu_count() or 1
+    # ":0": the scheduler's HTTP server on a free port (8787 may be another cluster's)
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+                      dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -265,12 +268,13 @@ def _collect(client: Any, futs: dict[Any, DesignPoint], cache: _Cache,
     try:
         for fut in as_completed(list(futs)):
             pt = futs[fut]
-            if fut.status != "finished":
-                exc = fut.exception()
+            try:
+                # waits if the result was lost with its worker since (it is recomputed)
+                rec = fut.result()
+            except Exception as exc:        # the task raised, or killed workers too often
                 msg = (str(exc).splitlines() or [""])[0]
                 failures.append({"point": pt.label, "error": f"{type(exc).__name__}: {msg}"})
                 continue
-            rec = fut.result()
             if rec.get("tools") != expected_tools:
                 failures.append({"point": pt.label, "error": f"worker {rec.get('worker')} "
                                  f"runs other tool versions: {rec.get('tools')}"})
@@ -338,7 +342,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, scheduler: str | None = N
     computed: list[dict[str, Any]] = []
     t_run = time.monotonic()
     if todo:
-        with _client(scheduler, workers) as client:
+        with dask_client(scheduler, workers) as client:
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
             progress(f"[sweep] Dask scheduler {client.scheduler.address}, {n_workers} "
                      "workers", quiet)
@@ -356,6 +360,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, scheduler: str | None = N
                     _reference_for, tf, {str(d): c.to_dict() for d, c in ref_cfgs.items()},
                     key=f"ref-{dig}")
             futs = {}
+            run_id = uuid.uuid4().hex[:8]
             for key, pt in todo:
                 task = {"key": key, "label": pt.label, "role": pt.role, "pdk": pt.pdk,
                         "knobs": pt.knobs, "synthesize": spec.synthesize,
@@ -363,8 +368,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, scheduler: str | None = N
                         "synth_config": pt.synth_config.to_dict(),
                         "trace_configs": {str(d): c.to_dict()
                                           for d, c in pt.trace_configs.items()}}
+                # a key of this run only: another client's task of the same point (with
+                # another task_fn) is not this one's result
                 futs[client.submit(task_fn, task, trace_futs, ref_futs,
-                                   key=f"point-{key}")] = pt
+                                   key=f"point-{key}-{run_id}")] = pt
             errors: list[BaseException] = []
             th = threading.Thread(target=_collect, args=(client, futs, cache, ctx["tools"],
                                                          computed, failures, on_record,
