@@ -35,6 +35,9 @@ class PowerInfo:
     split: dict[str, float]        # share of area: frontend / backend / buffers
     seconds: float
     cached: bool
+    #: switching activity of the power run (toggles per cycle on every net; None when
+    #: annotated from a simulation)
+    activity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -98,7 +101,8 @@ def synth_power(cfg: LeopardConfig, pdk: str, cache_dir: Path, *,
                      power_w=float(sta["power_w"]["total"]), area_um2=float(syn["area_um2"]),
                      macro_area_um2=float(syn.get("macro_area_um2", 0.0)),
                      fmax_mhz=float(sta["fmax_mhz"]), split=_area_split(rep),
-                     seconds=float(rep.get("seconds", {}).get("total", secs)), cached=cached)
+                     seconds=float(rep.get("seconds", {}).get("total", secs)), cached=cached,
+                     activity=sta.get("activity", {}).get("global"))
 
 
 def energy_rows(cycles: dict[str, list[int]], power: dict[str, PowerInfo]
