@@ -35,7 +35,7 @@ from .trace import Trace, visibility
 __all__ = [
     "GoldenError", "GoldenResult", "threshold_register", "plane_partial_sums",
     "bitserial_prune", "exp_lut", "softmax_value", "attention_float", "error_bound",
-    "scale_registers", "check_fits", "run_golden", "stored_survivors",
+    "scale_registers", "check_fits", "check_memory", "run_golden", "stored_survivors",
 ]
 
 
@@ -390,6 +390,35 @@ def check_fits(trace: Trace, cfg: LeopardConfig) -> None:
                           f"{cfg.max_keys} (--set max_keys={trace.n_keys} or split the trace)")
 
 
+#: Bytes the golden model holds per (head, query, key) at its peak: about 32 int64
+#: arrays of shape [H, Nq, Nk] (scores, bounds, planes, masks, exponents, temporaries).
+BYTES_PER_SCORE = 32 * 8
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(trace: Trace) -> None:
+    """Raise :class:`GoldenError` if the golden model of ``trace`` would not fit in memory
+    (checked before any array is allocated, instead of dying of exhaustion)."""
+    need = trace.heads * trace.n_queries * trace.n_keys * BYTES_PER_SCORE
+    have = available_memory()
+    if have is not None and need > have:
+        raise GoldenError(
+            f"{trace.source}: {trace.heads} heads x {trace.n_queries} queries x "
+            f"{trace.n_keys} keys need about {need / 2**30:.1f} GiB for the golden model, "
+            f"but only {have / 2**30:.1f} GiB of memory is available (split the trace)")
+
+
 def _front(trace: Trace, cfg: LeopardConfig, th: np.ndarray, vis: np.ndarray
            ) -> dict[str, np.ndarray]:
     return bitserial_prune(trace.q, trace.k, th, cfg.qk_bits,
@@ -407,6 +436,7 @@ def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:
     ``overflow``.
     """
     check_fits(trace, cfg)
+    check_memory(trace)
     vis = trace.visible()
     th = threshold_register(trace.threshold, cfg)
     fe = _front(trace, cfg, th, vis)

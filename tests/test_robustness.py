@@ -252,6 +252,25 @@ def test_golden_honours_survivor_depth(tmp_path: Path, rng: np.random.Generator,
         assert r["overflow"].all()
 
 
+def test_memory_is_checked_before_allocation(tmp_path: Path, rng: np.random.Generator,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Legal large dimensions exhausted memory (a traceback, or the OOM killer)."""
+    import sim.golden as golden
+    path = tmp_path / "t.npz"
+    t = _trace(rng)
+    save_trace(t, path)
+    need = t.heads * t.n_queries * t.n_keys * golden.BYTES_PER_SCORE
+    monkeypatch.setattr(golden, "available_memory", lambda: need - 1)
+    rc, err = _cli(["golden", "--trace", str(path), "--preset", "tiny", "--out",
+                    str(tmp_path / "r.npz")], capsys)
+    assert rc == 2 and "2 heads x 4 queries x 6 keys need about" in _one_line(err)
+    monkeypatch.setattr(golden, "available_memory", lambda: need)
+    rc, err = _cli(["golden", "--trace", str(path), "--preset", "tiny", "--out",
+                    str(tmp_path / "r.npz")], capsys)
+    assert rc == 0, err
+
+
 # ------------------------------------------------------------------ outputs and inputs
 def test_golden_refuses_to_overwrite_its_trace(tmp_path: Path, rng: np.random.Generator,
                                                capsys: pytest.CaptureFixture[str]) -> None:

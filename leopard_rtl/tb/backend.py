@@ -28,6 +28,7 @@ from sim.golden import (
     check_fits,
     scale_registers,
     softmax_value,
+    stored_survivors,
     threshold_register,
 )
 from sim.trace import Trace
@@ -72,7 +73,7 @@ def expected(score: np.ndarray, mask: np.ndarray, v: np.ndarray, mant: np.ndarra
     applied to the stored survivors. ``survivors`` counts all of them.
     """
     mask = np.asarray(mask, bool)
-    stored = mask & (np.cumsum(mask, axis=-1) <= cfg.survivor_capacity)
+    stored = stored_survivors(mask, cfg.survivor_capacity)
     be = softmax_value(score, stored, v, mant, shift, cfg)
     surv = mask.sum(axis=-1)
     return {"out": be["out"], "all_pruned": be["all_pruned"], "survivors": surv,
