@@ -384,6 +384,11 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, scheduler: str | None = N
                         dask_progress(list(futs))
                     print(file=sys.stderr)
                 th.join()
+            except KeyboardInterrupt:
+                progress(f"[sweep] interrupted: {len(computed)} records of this run kept in "
+                         f"{cache.root} ({len(records) + len(computed)} of {len(keyed)} "
+                         "done); the same command resumes", quiet)
+                raise
             finally:
                 if th.is_alive():
                     client.cancel(list(futs))
