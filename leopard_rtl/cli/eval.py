@@ -49,8 +49,9 @@ def register(sub: Any) -> None:
     p.add_argument("--build-dir", default=None, help="build directory (default build/eval)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--sweep", action="store_true",
-                   help="also run the design-space sweep into the same directory "
-                        "(as `leopard-rtl sweep`)")
+                   help="also run the fixed lanes x qk_bits x back-end sweep "
+                        "(eval/sweep.py) into the same directory; `leopard-rtl sweep` "
+                        "is the spec-driven one on Dask")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_evaluate)
 
