@@ -11,9 +11,11 @@ BUILD := build
 PYTHON ?= python3
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: Icarus Verilog 11, OpenSTA, qflow (+ OSU 0.18 um library, graywolf, qrouter, magic, netgen).
-APT_PKGS := iverilog opensta qflow
-# Commands those packages provide, checked before calling apt-get.
+APT_PKGS := iverilog opensta qflow liblz4-dev
+# Commands and headers those packages provide, checked before calling apt-get
+# (lz4.h: Verilator's FST waveform writer, simulate --wave FILE.fst).
 APT_CMDS := iverilog sta qflow
+APT_HDRS := /usr/include/lz4.h
 
 # The trace and preset of the main job.
 RUN_TRACE  ?= traces/minilm/sample_l3.npz
@@ -26,6 +28,7 @@ setup: system-deps venv cacti
 
 system-deps:
 	@missing=""; for c in $(APT_CMDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	for h in $(APT_HDRS); do [ -f $$h ] || missing="$$missing $$h"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system tools (missing:$$missing)"; \
 	  $(SUDO) apt-get update -qq && \
