@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from ..errors import LeopardError
 from ..paths import project_root
@@ -68,7 +69,7 @@ class PdkSpec:
     #: SRAM macro area estimate: ``bitcell_um2`` and ``efficiency`` (docs/ENERGY.md)
     sram: dict[str, float] = field(default_factory=dict)
     #: OpenROAD-flow-scripts knobs of the hand-off (empty: not an ORFS platform)
-    orfs: dict[str, float] = field(default_factory=dict)
+    orfs: dict[str, Any] = field(default_factory=dict)
 
 
 def _load_specs() -> dict[str, PdkSpec]:

@@ -40,10 +40,17 @@ def test_orfs_files(platform: str, period: str, build: dict[str, Path]) -> None:
     assert v["DESIGN_NAME"] == "leopard_frontend"
     assert v["DESIGN_NICKNAME"] == "leopard_tiny_frontend"
     assert v["PLATFORM"] == platform
-    assert Path(v["VERILOG_FILES"]).resolve() == build["verilog"].resolve()
-    assert Path(v["VERILOG_FILES"]).is_file()
-    assert v["SDC_FILE"] == "$(dir $(DESIGN_CONFIG))constraint.sdc"
-    assert (Path(v["LEOPARD_CONSTRAINTS"]) / "leopard.sdc").is_file()
+    # Self-contained: every file beside config.mk, named relative to it.
+    here = "$(dir $(DESIGN_CONFIG))"
+    folder = paths[f"orfs_{platform}_config"].parent
+    assert v["VERILOG_FILES"] == here + "leopard_frontend.v"
+    assert (folder / "leopard_frontend.v").read_text() == build["verilog"].read_text()
+    assert v["SDC_FILE"] == here + "constraint.sdc"
+    assert v["LEOPARD_CONSTRAINTS"] == here
+    assert (folder / "leopard.sdc").read_text() == (ROOT / "constraints" /
+                                                    "leopard.sdc").read_text()
+    assert str(ROOT) not in cfg_mk and "/" + "work" not in cfg_mk
+    assert "ADDITIONAL_LEFS" not in v     # memory="ff": no macros
     for knob in ("CORE_UTILIZATION", "PLACE_DENSITY", "SYNTH_HIERARCHICAL", "ABC_AREA"):
         assert re.search(rf"^export {knob} \?= ", cfg_mk, re.M), knob
     assert re.search(rf"^set clk_period {period}$", sdc, re.M)
@@ -99,9 +106,65 @@ def test_sdc_reads_in_opensta(build: dict[str, Path], build_root: Path) -> None:
                               "puts \"@@CLK [get_property [get_clocks core_clock] period]\"",
                               "report_checks -path_delay max -group_count 1"]) + "\n")
     proc = subprocess.run([sta, "-no_splash", "-exit", str(tcl)], capture_output=True, text=True,
-                          env={"LEOPARD_CONSTRAINTS": str(ROOT / "constraints"),
+                          env={"LEOPARD_CONSTRAINTS": str(paths["orfs_nangate45_sdc"].parent),
                                "PATH": "/usr/bin:/bin"})
     text = proc.stdout + proc.stderr
     assert "Error" not in text, text[-2000:]
     assert re.search(r"@@CLK 2(\.0+)?\b", text), text[-2000:]
     assert "slack" in text
+
+
+@pytest.mark.parametrize("platform", ["sky130hd", "nangate45", "asap7"])
+def test_orfs_macros(platform: str, build_root: Path) -> None:
+    """memory="macro": concrete bank macros in the Verilog copy, a LEF and a liberty each,
+    wired in config.mk; every port bit of the bank is a LEF pin and a liberty pin."""
+    cfg = preset("tiny").with_overrides(["memory=macro"])
+    out = build_root / "flow" / "orfs-macro"
+    b = write_build("frontend", cfg, out)
+    paths = write_orfs(b, cfg, platform, out)
+    folder = paths[f"orfs_{platform}_config"].parent
+    name = f"leopard_kbuf_bank_{cfg.head_dim}x{cfg.max_keys}"
+    text = (folder / "leopard_frontend.v").read_text()
+    n_inst = len(re.findall(rf"^\s*{name} \S+ \(", text, re.M))
+    assert n_inst == cfg.qk_bits * cfg.lanes, n_inst       # one bank per plane and port
+    assert "leopard_kbuf_bank #" not in text
+    v = _mk_vars(paths[f"orfs_{platform}_config"].read_text())
+    assert v["ADDITIONAL_LEFS"] == f"$(dir $(DESIGN_CONFIG))macros/{name}.lef"
+    assert v["ADDITIONAL_LIBS"] == f"$(dir $(DESIGN_CONFIG))macros/{name}.lib"
+    lef = (folder / "macros" / f"{name}.lef").read_text()
+    lib = (folder / "macros" / f"{name}.lib").read_text()
+    abits = cfg.key_index_bits
+    want = {"clk", "we", "re", *(f"waddr[{i}]" for i in range(abits)),
+            *(f"raddr[{i}]" for i in range(abits)),
+            *(f"wdata[{i}]" for i in range(cfg.head_dim)),
+            *(f"rdata[{i}]" for i in range(cfg.head_dim))}
+    pins = set(re.findall(r"^  PIN (\S+)$", lef, re.M))
+    assert pins - set(PLATFORMS[platform]["macro_power_pins"]) == want
+    layer = PLATFORMS[platform]["macro_pin_layer"]
+    assert set(re.findall(r"LAYER (\S+) ;", lef)) == {layer}
+    w, h = (float(x) for x in re.search(r"SIZE (\S+) BY (\S+) ;", lef).groups())
+    assert re.search(rf"area : {w * h:.3f} ;", lib)
+    unit = PLATFORMS[platform]["time_unit"]
+    assert f'time_unit : "1{unit}" ;' in lib
+    assert set(re.findall(r"(?:bus|pin) \((\w+)\)", lib)) == {"clk", "we", "re", "waddr",
+                                                                "raddr", "wdata", "rdata"}
+
+
+@pytest.mark.synth
+def test_orfs_macro_lib_reads_in_opensta(build_root: Path) -> None:
+    sta = require_tool("sta")
+    cfg = preset("tiny").with_overrides(["memory=macro"])
+    out = build_root / "flow" / "orfs-macro-sta"
+    paths = write_orfs(write_build("frontend", cfg, out), cfg, "nangate45", out)
+    lib = next((paths["orfs_nangate45_config"].parent / "macros").glob("*.lib"))
+    tcl = out / "read_lib.tcl"
+    tcl.write_text(f"read_liberty {lib}\n"
+                   f"puts \"@@CELL [get_full_name [get_lib_cells {lib.stem}/{lib.stem}]]\"\n"
+                   f"puts \"@@PINS [llength [get_lib_pins {lib.stem}/{lib.stem}/*]]\"\n")
+    proc = subprocess.run([sta, "-no_splash", "-exit", str(tcl)], capture_output=True,
+                          text=True)
+    text = proc.stdout + proc.stderr
+    assert "Error" not in text and "Warning" not in text, text[-2000:]
+    assert f"@@CELL {lib.stem}/{lib.stem}" in text, text[-2000:]
+    n_pins = int(re.search(r"@@PINS (\d+)", text).group(1))
+    assert n_pins >= 7, text[-2000:]       # clk, we, re and the four buses
