@@ -301,16 +301,20 @@ class LeopardConfig:
 
     @property
     def recip_prep_cycles(self) -> int:
-        """Reciprocal cycles from ``start`` before the divider's first step: leading one
-        of the sum 1, normalizing shift 1."""
-        return 2
+        """Reciprocal cycles from ``start`` before the divider's first digit: leading one
+        of the sum 1, normalizing shift into the divider 1, three times the divisor 1."""
+        return 3
+
+    @property
+    def recip_digits(self) -> int:
+        """Radix-4 digits (cycles) of the ``recip_bits + 1``-bit reciprocal."""
+        return (self.recip_width + 1) // 2
 
     @property
     def norm_latency(self) -> int:
-        """Normalizer cycles after the last quotient bit: the lanes' registered copy of
-        the bit 1, carry-propagate add of the carry-save products 1, rounding shift 1
-        (saturation feeds the output register)."""
-        return 3
+        """Normalizer cycles after the last quotient digit: carry-propagate add of the
+        carry-save products 1, rounding shift 1 (saturation feeds the output register)."""
+        return 2
 
     @property
     def be_drain_cycles(self) -> int:
@@ -325,10 +329,10 @@ class LeopardConfig:
     def be_query_overhead(self) -> int:
         """Back-end cycles per query besides one per stored survivor: the drain
         (:attr:`be_drain_cycles`) + 1 (start the reciprocal) + :attr:`recip_prep_cycles`
-        + ``recip_bits + 1`` quotient bits of the restoring divider (one per cycle, fused
-        with the d carry-save shift-and-add products) + :attr:`norm_latency` + 1
+        + :attr:`recip_digits` radix-4 digits of the restoring divider (one per cycle,
+        fused with the d carry-save shift-and-add products) + :attr:`norm_latency` + 1
         (saturate, load the output register)."""
-        return (self.be_drain_cycles + 1 + self.recip_prep_cycles + self.recip_width
+        return (self.be_drain_cycles + 1 + self.recip_prep_cycles + self.recip_digits
                 + self.norm_latency + 1)
 
     @property

@@ -24,16 +24,17 @@ class BackEnd(wiring.Component):
     Bit-exact with :func:`sim.golden.softmax_value` (``out``, ``all_pruned``; the number
     of survivors is reported too). Per query: M = max surviving score (tracked while the
     survivors are written); per survivor ``e = LUT[t mod 2**F] >> min(t >> F, E+1)`` with
-    ``t = round((M - S) * mant / 2**shift)`` (:class:`~leopard_rtl.softmax.ExpUnit`);
-    ``sum += e`` and ``acc += e * v`` (:class:`~leopard_rtl.value.ValueAccumulator`, one
-    d-wide MAC per cycle); one reciprocal ``floor(2**(L+R) / sum)`` by a restoring divider
-    (:class:`~leopard_rtl.divider.Reciprocal`, R+1 cycles) whose quotient bits drive d
-    shift-and-add product registers (:class:`~leopard_rtl.value.RowNormalizer`), then
+    ``t = round((M - S) * mant / 2**shift)`` (:class:`~leopard_rtl.hw.exp_unit.ExpUnit`);
+    ``sum += e`` and ``acc += e * v`` (:class:`~leopard_rtl.hw.mac.ValueAccumulator`, one
+    d-wide MAC per cycle); one reciprocal ``floor(2**(L+R) / sum)`` by a radix-4
+    restoring divider (:class:`~leopard_rtl.hw.reciprocal.Reciprocal`, ``ceil((R+1)/2)``
+    cycles) whose digits drive d carry-save shift-and-add products
+    (:class:`~leopard_rtl.hw.normalizer.RowNormalizer`), then
     rounding and saturation to ``v_bits``. A query without survivors gives a zero row with
     ``all_pruned`` set.
 
     Schedule (the cycle formula; ``sim.perf`` models it). Survivors are written into a
-    double-buffered store (:class:`~leopard_rtl.vbuffer.SurvivorStore`); a query is
+    double-buffered store (:class:`~leopard_rtl.hw.survivor_store.SurvivorStore`); a query is
     committed the cycle after its ``last`` record is accepted. The back end processes
     committed queries in order, one at a time. Query i starts at
     ``be_start(i) = max(commit(i), be_end(i-1))`` and its ``out.valid`` rises at::
@@ -95,7 +96,7 @@ class BackEnd(wiring.Component):
         cfg = self._cfg
         return {"be_query_overhead": cfg.be_query_overhead, "exp": cfg.exp_latency,
                 "mac": cfg.mac_acc_latency, "drain": cfg.be_drain_cycles,
-                "reciprocal": cfg.recip_prep_cycles + cfg.recip_width,
+                "reciprocal": cfg.recip_prep_cycles + cfg.recip_digits,
                 "normalizer": cfg.norm_latency, "cycles_per_survivor": 1}
 
     def elaborate(self, platform: object) -> Module:
@@ -116,12 +117,14 @@ class BackEnd(wiring.Component):
             exp.m.eq(store.m), exp.mant.eq(store.mant), exp.shift.eq(store.shift),
             vbuf.addr.eq(mac.v_addr), mac.v_data.eq(vbuf.data),
             recip.sum.eq(mac.sum), norm.l.eq(recip.l),
-            norm.acc.eq(mac.acc), norm.q_bit.eq(recip.q_bit), norm.step.eq(recip.q_valid),
+            norm.acc.eq(mac.acc), norm.q_digit.eq(recip.q_digit_next),
+            norm.step.eq(recip.q_valid_next),
         ]
         # The reciprocal starts once ``sum`` holds the last survivor; ``acc`` follows
         # within the reciprocal's prep cycles, before the first product step.
         assert cfg.mac_acc_latency - cfg.mac_sum_latency <= cfg.recip_prep_cycles + 1
-        assert recip.prep == cfg.recip_prep_cycles and norm.latency == cfg.norm_latency
+        assert recip.prep == cfg.recip_prep_cycles and recip.digits == cfg.recip_digits
+        assert norm.latency == cfg.norm_latency
 
         cap = cfg.survivor_capacity
         idx = Signal(range(max(2, cap)))

@@ -15,25 +15,26 @@ __all__ = ["RowNormalizer", "NormLane"]
 
 
 class RowNormalizer(wiring.Component):
-    """``out = sat((acc * recip + 2**(L+R-1)) >> (L+R))`` with the reciprocal's bits serially.
+    """``out = sat((acc * recip + 2**(L+R-1)) >> (L+R))`` with the reciprocal's digits serially.
 
     Matches ``out`` of :func:`sim.golden.softmax_value`. Instead of ``head_dim``
     ``acc_bits x (R+1)`` multipliers, each element keeps a product ``P`` that takes the
-    reciprocal's quotient bits MSB first as the divider produces them (Horner:
-    ``P <- 2 P + q * acc``), in carry-save form ``P = Ps + Pc`` (modulo
-    ``2**norm_product_bits``, which holds every ``P`` as a signed value), so a step is one
-    level of full adders and no carry propagates: d carry-save adders and no multipliers.
-    The rounding constant ``2**(L+R-1)`` is preloaded as ``P = 2**(L-2)`` (``init``),
-    which the R+1 doublings scale to ``2**(L+R-1)``; ``L >= exp_bits >= 4`` whenever a
-    survivor exists (the max survivor has ``e = 2**E``).
+    reciprocal's radix-4 digits MSB first as the divider produces them (Horner:
+    ``P <- 4 P + k * acc``, ``k * acc`` as two rows ``2 k1 acc + k0 acc``), in carry-save
+    form ``P = Ps + Pc`` (modulo ``2**norm_product_bits``, which holds every ``P`` as a
+    signed value), so a step is two levels of full adders and no carry propagates: no
+    multipliers. The rounding constant ``2**(L+R-1)`` is preloaded (``init``) as
+    ``2**(L+R-1) / 4**digits`` (``2**(L-2)``, or ``2**(L-3)`` when R+1 is odd); ``L >=
+    exp_bits >= 4`` whenever a survivor exists (the max survivor has ``e = 2**E``).
 
     ``head_dim`` lanes (:class:`NormLane`), each with its own registered copy of
-    ``init``, ``step`` and ``q_bit``, so each takes effect one cycle after it is
-    presented. After the steps (:attr:`latency` = ``cfg.norm_latency`` cycles from the
-    last ``step`` presented to ``out``): the lanes' step register; the carry-propagate
-    add ``Ps + Pc``; the arithmetic shift by ``L + R`` (kept to the bits that decide the
-    saturation); ``out`` is the combinational saturation of that register. The add and
-    shift stages run every cycle; ``out`` holds until the next ``init``.
+    ``init``, ``step`` and ``q_digit``, so each takes effect one cycle after it is
+    presented (feed it the divider's ``q_digit_next``/``q_valid_next``). After the
+    steps (:attr:`latency` = ``cfg.norm_latency`` cycles from the last ``step`` taking
+    effect to ``out``): the carry-propagate add ``Ps + Pc``; the arithmetic shift by
+    ``L + R`` (kept to the bits that decide the saturation); ``out`` is the
+    combinational saturation of that register. The add and shift stages run every
+    cycle; ``out`` holds until the next ``init``.
 
     Timing: ``l`` is sampled with ``init`` (one cycle later, as ``init``, by the lanes:
     hold it). No handshake. Reset: the datapath registers are reset-less (loaded by
@@ -48,9 +49,9 @@ class RowNormalizer(wiring.Component):
     init : In(1)
         Preload the rounding constant.
     step : In(1)
-        One Horner step with ``q_bit``.
-    q_bit : In(1)
-        The reciprocal bit of this step.
+        One Horner step with ``q_digit``.
+    q_digit : In(unsigned(2))
+        The reciprocal digit of this step (0..3).
     out : Out(out_row(cfg))
         The saturated output row.
     """
@@ -62,26 +63,29 @@ class RowNormalizer(wiring.Component):
             "l": In(unsigned(layouts.l_bits(cfg))),
             "init": In(1),
             "step": In(1),
-            "q_bit": In(1),
+            "q_digit": In(unsigned(2)),
             "out": Out(layouts.out_row(cfg)),
         })
 
     @property
     def latency(self) -> int:
-        """Cycles from the last ``step`` presented until ``out`` shows the result."""
+        """Cycles from the last ``step`` taking effect (the cycle after it is presented)
+        until ``out`` shows the result."""
         return self._cfg.norm_latency
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
         m = Module()
+        # 2**(L+R-1) / 4**digits: 2**(L-2), or 2**(L-3) when R+1 is odd (one more doubling).
         rnd = Signal(cfg.norm_product_bits, name="round_init")
         sh = Signal(range(cfg.sum_bits + cfg.recip_bits + 1))
-        m.d.comb += [rnd.eq((1 << self.l) >> 2), sh.eq(self.l + cfg.recip_bits)]
+        odd = 2 * cfg.recip_digits - cfg.recip_width
+        m.d.comb += [rnd.eq((1 << self.l) >> (2 + odd)), sh.eq(self.l + cfg.recip_bits)]
         for i in range(cfg.head_dim):
             lane = NormLane(cfg)
             m.submodules[f"lane{i}"] = lane
             m.d.comb += [lane.acc.eq(self.acc[i]), lane.init.eq(self.init),
-                         lane.step.eq(self.step), lane.q_bit.eq(self.q_bit),
+                         lane.step.eq(self.step), lane.q_digit.eq(self.q_digit),
                          lane.rnd.eq(rnd), lane.sh.eq(sh), self.out[i].eq(lane.out)]
         return m
 
@@ -89,16 +93,17 @@ class RowNormalizer(wiring.Component):
 class NormLane(wiring.Component):
     """One element of :class:`RowNormalizer`.
 
-    Registers its own copies of ``init``, ``step`` and ``q_bit`` (so no broadcast net
+    Registers its own copies of ``init``, ``step`` and ``q_digit`` (so no broadcast net
     drives all ``head_dim`` lanes), hence acts one cycle after they are presented:
     ``init`` loads ``Ps = rnd, Pc = 0`` and the shift ``sh``; ``step`` does
-    ``(Ps, Pc) <- 3:2(2 Ps, 2 Pc, q * acc)``; every cycle ``P = Ps + Pc`` and
+    ``(Ps, Pc) <- compress(4 Ps, 4 Pc, 2 k1 acc, k0 acc)``; every cycle ``P = Ps + Pc`` and
     ``y = P >> sh`` are registered; ``out`` saturates ``y`` (combinational).
 
     Members
     -------
     acc : In(signed(acc_bits))
-    init, step, q_bit : In(1)
+    init, step : In(1)
+    q_digit : In(unsigned(2))
     rnd : In(unsigned(norm_product_bits))
         The rounding constant ``2**(L-2)``, sampled with ``init``.
     sh : In(range)
@@ -112,7 +117,7 @@ class NormLane(wiring.Component):
             "acc": In(signed(cfg.acc_bits)),
             "init": In(1),
             "step": In(1),
-            "q_bit": In(1),
+            "q_digit": In(unsigned(2)),
             "rnd": In(unsigned(cfg.norm_product_bits)),
             "sh": In(range(cfg.sum_bits + cfg.recip_bits + 1)),
             "out": Out(signed(cfg.v_bits)),
@@ -129,12 +134,13 @@ class NormLane(wiring.Component):
         yw = max(cfg.v_bits + 1, pw - (cfg.exp_bits + cfg.recip_bits))
         init = Signal()
         step = Signal()
-        q = Signal(reset_less=True)
-        m.d.sync += [init.eq(self.init), step.eq(self.step), q.eq(self.q_bit)]
+        q = Signal(2, reset_less=True)
+        m.d.sync += [init.eq(self.init), step.eq(self.step), q.eq(self.q_digit)]
         sh = Signal.like(self.sh, reset_less=True)
         ps = Signal(pw, reset_less=True)
         pc = Signal(pw, reset_less=True)
-        a, b = compress(m, [ps << 1, pc << 1, Mux(q, self.acc, 0)], pw, levels=1, name="p")
+        a, b = compress(m, [ps << 2, pc << 2, Mux(q[1], self.acc << 1, 0),
+                            Mux(q[0], self.acc, 0)], pw, levels=2, name="p")
         with m.If(init):
             m.d.sync += [ps.eq(self.rnd), pc.eq(0), sh.eq(self.sh)]
         with m.Elif(step):

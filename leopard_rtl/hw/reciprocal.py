@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Module, Signal, unsigned
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -20,26 +20,29 @@ def leading_one(m: Module, value: Value, width: int, name: str = "lead") -> Sign
 
 
 class RestoringDivider(wiring.Component):
-    """Restoring division, one quotient bit per cycle, most significant bit first.
+    """Radix-4 restoring division, two quotient bits (one digit) per cycle, MSB first.
 
-    Computes ``floor(dividend * 2**(quotient_bits - 1) / divisor)`` for
-    ``dividend < 2 * divisor`` (so the quotient fits ``quotient_bits`` bits). Each step
-    compares the partial remainder with the divisor, emits the quotient bit, subtracts
-    when it is 1 and doubles the remainder: no multiplier.
+    Computes ``floor(dividend * 2**(2 * digits - 1) / divisor)`` for
+    ``dividend < 2 * divisor`` (so the quotient fits ``2 * digits`` bits). The partial
+    remainder ``r`` stays below ``2 * divisor``; each step's digit is
+    ``k = floor(2 r / divisor)`` (0..3), found by comparing ``2 r`` with ``divisor``,
+    ``2 divisor`` and ``3 divisor`` in parallel (three subtractions whose results are
+    also the candidate remainders), and ``r <- 2 (2 r - k divisor)``: no multiplier.
 
-    Timing: ``start`` is sampled on a clock edge; quotient bits come out of a register
-    on ``q_bit`` (with ``q_valid``) in the ``quotient_bits`` following cycles, MSB first,
-    ``q_last`` marking the last one (the bit is computed a cycle ahead, so a consumer's
-    fan-out is not behind the comparator); ``quotient`` holds the full result from the
-    cycle after the last bit until the next ``start``. ``busy`` is high while bits are
-    being produced. Reset: idle (``busy`` low); datapath registers are reset-less.
+    Timing: ``start`` in cycle s loads the operands; s+1 registers ``3 * divisor``; the
+    digits are computed in cycles s+2 .. s+1+digits (``q_digit_next``, with
+    ``q_valid_next``) and come out of a register on ``q_digit`` (with ``q_valid``) in
+    cycles s+3 .. s+2+digits, MSB first, ``q_last`` marking the last one; ``quotient``
+    holds the full result from the cycle after the last digit until the next ``start``.
+    ``busy`` is high from s+1 until the last digit. Reset: idle; datapath registers are
+    reset-less.
 
     Parameters
     ----------
     width : int
         Width of ``dividend`` and ``divisor``.
-    quotient_bits : int
-        Quotient bits produced (= cycles per division).
+    digits : int
+        Radix-4 digits produced (= cycles per division after the set-up cycle).
 
     Members
     -------
@@ -47,83 +50,106 @@ class RestoringDivider(wiring.Component):
         Load ``dividend`` and ``divisor`` and begin.
     dividend, divisor : In(unsigned(width))
         Sampled when ``start`` is high.
-    q_valid, q_bit, q_last : Out(1)
-        The quotient bit of this cycle, MSB first (``q_bit`` is a register output).
-    quotient : Out(unsigned(quotient_bits))
+    q_valid_next : Out(1)
+        A digit is computed this cycle (``q_valid`` next cycle).
+    q_digit_next : Out(unsigned(2))
+        That digit (combinational).
+    q_valid, q_last : Out(1)
+    q_digit : Out(unsigned(2))
+        The digit of this cycle, MSB first (registered ``q_digit_next``).
+    quotient : Out(unsigned(2 * digits))
     busy : Out(1)
     """
 
-    def __init__(self, width: int, quotient_bits: int) -> None:
+    #: Cycles from ``start`` to the first ``q_valid_next``.
+    setup = 2
+
+    def __init__(self, width: int, digits: int) -> None:
         self._width = width
-        self._qbits = quotient_bits
+        self._digits = digits
         super().__init__({
             "start": In(1),
             "dividend": In(unsigned(width)),
             "divisor": In(unsigned(width)),
+            "q_valid_next": Out(1),
+            "q_digit_next": Out(unsigned(2)),
             "q_valid": Out(1),
-            "q_bit": Out(1),
+            "q_digit": Out(unsigned(2)),
             "q_last": Out(1),
-            "quotient": Out(unsigned(quotient_bits)),
+            "quotient": Out(unsigned(2 * digits)),
             "busy": Out(1),
         })
 
     @property
     def latency(self) -> int:
-        """Cycles from ``start`` to the last quotient bit (inclusive of that cycle)."""
-        return self._qbits
+        """Cycles from ``start`` to the last ``q_valid`` (inclusive of that cycle)."""
+        return self.setup + self._digits
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        w, qb = self._width, self._qbits
+        w, n = self._width, self._digits
         rem = Signal(w + 1, reset_less=True)
         dsr = Signal(w, reset_less=True)
-        quo = Signal(qb, reset_less=True)
-        count = Signal(range(qb + 1))
-        busy = Signal()
-        # The quotient bit is registered (``bit == rem >= dsr`` holds while busy) and
-        # computed one cycle ahead without waiting for the subtraction: the next remainder
-        # is ``2 (rem - bit dsr)``, and ``2 (rem - dsr) >= dsr`` is ``2 rem >= 3 dsr``, so
-        # the next bit is one of two comparisons of ``2 rem`` against registered divisor
-        # multiples, in parallel with the subtraction.
-        bit = Signal(reset_less=True)
         dsr3 = Signal(w + 2, reset_less=True)
+        quo = Signal(2 * n, reset_less=True)
+        count = Signal(range(n + 1))
+        setup = Signal()
+        run = Signal()
         rem2 = Signal(w + 2)
-        rem_next = Signal(w + 1)
-        nxt = Signal()
-        m.d.comb += [rem2.eq(rem << 1),
-                     rem_next.eq(Mux(bit, rem - dsr, rem) << 1),
-                     nxt.eq(Mux(self.start, self.dividend >= self.divisor,
-                                Mux(bit, rem2 >= dsr3, rem2 >= dsr))),
-                     self.q_bit.eq(bit), self.q_valid.eq(busy),
-                     self.q_last.eq(busy & (count == 1)), self.busy.eq(busy),
-                     self.quotient.eq(quo)]
-        m.d.sync += bit.eq(nxt)
+        m.d.comb += rem2.eq(rem << 1)
+        # 2r - k*divisor for k = 1, 2, 3, each one extra bit for the borrow.
+        diffs = []
+        for k, mult in ((1, dsr), (2, dsr << 1), (3, dsr3)):
+            dk = Signal(w + 3, name=f"diff{k}")
+            m.d.comb += dk.eq(rem2 - mult)
+            diffs.append(dk)
+        ge = [~dk[-1] for dk in diffs]           # 2r >= k*divisor
+        k = Signal(2)
+        nxt = Signal(w + 2)
+        with m.If(ge[2]):
+            m.d.comb += [k.eq(3), nxt.eq(diffs[2])]
+        with m.Elif(ge[1]):
+            m.d.comb += [k.eq(2), nxt.eq(diffs[1])]
+        with m.Elif(ge[0]):
+            m.d.comb += [k.eq(1), nxt.eq(diffs[0])]
+        with m.Else():
+            m.d.comb += [k.eq(0), nxt.eq(rem2)]
+        qv = Signal()
+        qd = Signal(2, reset_less=True)
+        ql = Signal()
+        m.d.sync += [qv.eq(run), qd.eq(k), ql.eq(run & (count == 1))]
+        m.d.comb += [self.q_valid_next.eq(run), self.q_digit_next.eq(k),
+                     self.q_valid.eq(qv), self.q_digit.eq(qd), self.q_last.eq(ql),
+                     self.busy.eq(setup | run), self.quotient.eq(quo)]
+        m.d.sync += setup.eq(self.start)
         with m.If(self.start):
-            m.d.sync += [rem.eq(self.dividend), dsr.eq(self.divisor),
-                         dsr3.eq(self.divisor + (self.divisor << 1)), count.eq(qb),
-                         busy.eq(1), quo.eq(0)]
-        with m.Elif(busy):
-            m.d.sync += [rem.eq(rem_next), quo.eq((quo << 1) | bit),
-                         count.eq(count - 1), busy.eq(count != 1)]
+            m.d.sync += [rem.eq(self.dividend), dsr.eq(self.divisor), quo.eq(0)]
+        with m.If(setup):
+            m.d.sync += [dsr3.eq(dsr + (dsr << 1)), count.eq(n), run.eq(1)]
+        with m.Elif(run):
+            m.d.sync += [rem.eq(nxt << 1), quo.eq((quo << 2) | k),
+                         count.eq(count - 1), run.eq(count != 1)]
         return m
 
 
 class Reciprocal(wiring.Component):
-    """``recip = floor(2**(L + R) / sum)`` with ``L = floor(log2(sum))``, R+1 bits serially.
+    """``recip = floor(2**(L + R) / sum)`` with ``L = floor(log2(sum))``, two bits a cycle.
 
     Matches ``recip`` and ``l`` of :func:`sim.golden.softmax_value`. ``sum`` is normalized
     (``sum_n = sum << (W - L)``, ``W = sum_bits - 1``, so ``2**W <= sum_n < 2**(W+1)``);
-    then ``recip = floor(2**(W+R) / sum_n)`` by a :class:`RestoringDivider` with dividend
-    ``2**W``: R+1 quotient bits, one per cycle, MSB first (``q_bit``), so a consumer can
-    fold them into a shift-and-add multiply on the fly. ``recip`` lies in
-    ``(2**(R-1), 2**R]``.
+    then ``recip = floor(2**(W+R) / sum_n)`` (R+1 bits, in ``(2**(R-1), 2**R]``) by a radix-4
+    :class:`RestoringDivider` of :attr:`digits` = ``ceil((R+1)/2)`` digits, MSB first, so
+    a consumer can fold them into a shift-and-add multiply on the fly. For an odd number
+    of digit bits (R even) the dividend is ``2**(W-1)`` and the first digit is 0 or 1.
 
-    Timing (:attr:`prep` = 2 stages before the divider, each short for a 1 GHz clock):
-    ``start`` in cycle c samples ``sum`` and registers its leading one ``l`` (valid from
-    c+1); c+1 registers the normalized ``sum_n``; the divider starts in c+2; ``q_valid``
-    in cycles c+3 .. c+R+3 (``q_last`` in c+R+3); ``recip`` valid from c+R+4. ``sum ==
-    0`` gives ``l = 0`` and a meaningless quotient (the back end outputs zeros then).
-    ``start`` must not be raised again before ``q_last``. Reset: idle.
+    Timing (:attr:`prep` cycles from ``start`` to the first digit computed, each stage
+    short for a 1 GHz clock): ``start`` in cycle c samples ``sum`` and registers its
+    leading one ``l`` (valid from c+1); c+1 loads the normalized ``sum_n`` into the
+    divider; c+2 its ``3 sum_n``; digits on ``q_digit_next``/``q_valid_next`` in cycles
+    c+3 .. c+2+digits and on the registers ``q_digit``/``q_valid`` one cycle later
+    (``q_last`` with the last). ``recip`` is valid from the cycle after ``q_last``.
+    ``sum == 0`` gives ``l = 0`` and a meaningless quotient (the back end outputs zeros
+    then). ``start`` must not be raised again before ``q_last``. Reset: idle.
 
     Parameters
     ----------
@@ -138,15 +164,15 @@ class Reciprocal(wiring.Component):
     sum : In(unsigned(sum_bits))
     l : Out(range)
         L, registered at ``start``.
-    q_valid, q_bit, q_last : Out(1)
-        The quotient bit of this cycle, MSB first (``q_bit`` is a register output).
+    q_valid_next, q_digit_next, q_valid, q_digit, q_last : Out
+        The quotient digits, as :class:`RestoringDivider`.
     recip : Out(unsigned(recip_bits + 1))
     busy : Out(1)
-        From ``start`` until the last quotient bit.
+        From ``start`` until the last digit.
     """
 
-    #: Cycles from ``start`` to the divider's start.
-    prep = 2
+    #: Cycles from ``start`` before the first digit is computed (``q_valid_next``).
+    prep = 1 + RestoringDivider.setup
 
     def __init__(self, sum_bits: int, recip_bits: int) -> None:
         self._sum_bits = sum_bits
@@ -156,42 +182,52 @@ class Reciprocal(wiring.Component):
             "start": In(1),
             "sum": In(unsigned(sum_bits)),
             "l": Out(unsigned(lb)),
+            "q_valid_next": Out(1),
+            "q_digit_next": Out(unsigned(2)),
             "q_valid": Out(1),
-            "q_bit": Out(1),
+            "q_digit": Out(unsigned(2)),
             "q_last": Out(1),
             "recip": Out(unsigned(recip_bits + 1)),
             "busy": Out(1),
         })
 
     @property
+    def digits(self) -> int:
+        """Radix-4 digits of the R+1-bit reciprocal."""
+        return (self._r + 2) // 2
+
+    @property
+    def odd(self) -> bool:
+        """R+1 is odd: the first digit carries one bit (0 or 1)."""
+        return (self._r + 1) % 2 == 1
+
+    @property
     def latency(self) -> int:
-        """Cycles from ``start`` to the last quotient bit."""
-        return self.prep + self._r + 1
+        """Cycles from ``start`` to the last ``q_valid`` (inclusive)."""
+        return self.prep + self.digits
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        sb, r = self._sum_bits, self._r
+        sb = self._sum_bits
         w = sb - 1
-        m.submodules.div = div = RestoringDivider(sb, r + 1)
+        m.submodules.div = div = RestoringDivider(sb, self.digits)
         lead = leading_one(m, self.sum, sb)
         l_reg = Signal.like(self.l, reset_less=True)
         s_reg = Signal(sb, reset_less=True)
-        n_reg = Signal(sb, reset_less=True)
         p1 = Signal()
-        p2 = Signal()
-        m.d.sync += [p1.eq(self.start), p2.eq(p1)]
+        m.d.sync += p1.eq(self.start)
         with m.If(self.start):
             m.d.sync += [l_reg.eq(lead), s_reg.eq(self.sum)]
         norm_sh = Signal(range(sb))
         m.d.comb += norm_sh.eq(w - l_reg)
-        m.d.sync += n_reg.eq((s_reg << norm_sh)[:sb])
         m.d.comb += [
             self.l.eq(l_reg),
-            div.start.eq(p2),
-            div.dividend.eq(1 << w),
-            div.divisor.eq(n_reg),
-            self.q_valid.eq(div.q_valid), self.q_bit.eq(div.q_bit),
+            div.start.eq(p1),
+            div.dividend.eq(1 << (w - 1 if self.odd else w)),
+            div.divisor.eq((s_reg << norm_sh)[:sb]),
+            self.q_valid_next.eq(div.q_valid_next), self.q_digit_next.eq(div.q_digit_next),
+            self.q_valid.eq(div.q_valid), self.q_digit.eq(div.q_digit),
             self.q_last.eq(div.q_last), self.recip.eq(div.quotient),
-            self.busy.eq(p1 | p2 | div.busy),
+            self.busy.eq(p1 | div.busy),
         ]
         return m

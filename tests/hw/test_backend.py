@@ -117,7 +117,8 @@ def test_overhead_matches_perf_model() -> None:
         cfg = preset(name)
         assert perf.timing(cfg).be_query_overhead == cfg.be_query_overhead
         assert cfg.be_query_overhead == (1 + cfg.exp_latency + cfg.mac_sum_latency
-                                         + cfg.recip_prep_cycles + cfg.recip_bits + 1
+                                         + cfg.recip_prep_cycles
+                                         + (cfg.recip_bits + 2) // 2
                                          + cfg.norm_latency + 1)
     be = BackEnd(preset("tiny"))
     assert be.latencies["be_query_overhead"] == preset("tiny").be_query_overhead

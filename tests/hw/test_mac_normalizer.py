@@ -86,10 +86,14 @@ def test_value_accumulator(p_idle: float, seed: int) -> None:
         assert acc == list(want), f"seed={seed} query={qi}: acc {acc} != {list(want)}"
 
 
-@pytest.mark.parametrize("preset_name", ["tiny", "minilm"])
-def test_row_normalizer(preset_name: str, seed: int) -> None:
-    """Reciprocal bits folded into d shift-and-add products == golden rounding."""
+@pytest.mark.parametrize("preset_name, recip_bits", [("tiny", None), ("minilm", None),
+                                                    ("tiny", 9)])
+def test_row_normalizer(preset_name: str, recip_bits: int | None, seed: int) -> None:
+    """Reciprocal digits folded into d shift-and-add products == golden rounding (R+1 odd
+    in the presets, even with R=9)."""
     cfg = preset(preset_name)
+    if recip_bits is not None:
+        cfg = cfg.replace(recip_bits=recip_bits)
     rng = np.random.default_rng(seed)
     d = cfg.head_dim
 
@@ -102,8 +106,8 @@ def test_row_normalizer(preset_name: str, seed: int) -> None:
         def elaborate(self, platform: object) -> Module:
             m = Module()
             m.submodules.recip, m.submodules.norm = self.recip, self.norm
-            m.d.comb += [self.norm.q_bit.eq(self.recip.q_bit),
-                         self.norm.step.eq(self.recip.q_valid)]
+            m.d.comb += [self.norm.q_digit.eq(self.recip.q_digit_next),
+                         self.norm.step.eq(self.recip.q_valid_next)]
             return m
 
     h = Harness()
