@@ -604,8 +604,11 @@ def main_dse(args: Any) -> int:
     spec = load_spec(args.spec or DEFAULT_SPEC)
     if args.no_synth:
         spec.synthesize = False
-    res = run_sweep(spec, args.out, scheduler=args.scheduler, workers=args.workers,
-                    build_dir=args.build_dir, progress_bar=not args.no_progress)
+    try:
+        res = run_sweep(spec, args.out, scheduler=args.scheduler, workers=args.workers,
+                        build_dir=args.build_dir, progress_bar=not args.no_progress)
+    except KeyboardInterrupt:
+        return 130                          # what was kept is reported on stderr
     chosen = res["points"][res["chosen"]] if res["chosen"] is not None else None
     print(json.dumps({"counts": res["counts"], "seconds": res["seconds"],
                       "failures": res["failures"],

@@ -10,12 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from support import ROOT
+from support import ROOT, require_tool
 
 from leopard_rtl.config import ConfigError, preset
 from leopard_rtl.eval.dse import dask_client, evaluate_point, objectives, pareto_front, run_sweep
@@ -271,3 +272,50 @@ def test_preset_file_errors(tmp_path: Path) -> None:
     p.write_text(json.dumps({"config": {"lanez": 4}}))
     with pytest.raises(ConfigError, match="unknown parameter 'lanez'"):
         preset(str(p))
+
+
+# ----------------------------------------------------------------- with synthesis (slow)
+@pytest.mark.slow
+@pytest.mark.synth
+def test_synthesis_sweep_survives_a_worker_killed_mid_synthesis(tmp_path: Path,
+                                                                cluster: str) -> None:
+    """Four tiny cores synthesized (a few minutes); the first task's worker is killed 10 s
+    into its synthesis. Area and fmax of every record are those of its synthesis report."""
+    require_tool("sta")
+    spec = load_spec(_spec(tmp_path, {
+        "base": "tiny", "reference": "tiny", "knobs": {"lanes": [1, 2]},
+        "synthesize": True, "synth_at": {"head_dim": 4, "max_keys": 16},
+        "traces": ["traces/memn2n"]}))
+    marker = tmp_path / "killed"
+
+    def dies_in_synthesis(task: dict[str, Any], traces: Any, refs: Any) -> dict[str, Any]:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return evaluate_point(task, traces, refs)
+        os.write(fd, task["key"].encode())
+        os.close(fd)
+        threading.Timer(10.0, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        return evaluate_point(task, traces, refs)
+
+    res = run_sweep(spec, tmp_path / "out", scheduler=cluster, build_dir=tmp_path / "b",
+                    progress_bar=False, quiet=True, task_fn=dies_in_synthesis)
+    assert marker.is_file()
+    assert res["failures"] == [] and res["counts"]["computed"] == 4, res["failures"]
+    reports = [json.loads(p.read_text())
+               for p in (tmp_path / "b" / "synth").glob("*/report.json")]
+    for rec in (json.loads(p.read_text()) for p in (tmp_path / "b" / "points").glob("*")):
+        rep = [r for r in reports if {**r["config"], "name": ""} == {**rec["config"],
+                                                                      "name": ""}]
+        assert rep, rec["label"]
+        assert rec["synth"]["fmax_mhz"] == rep[0]["sta"]["fmax_mhz"], rec["label"]
+        assert rec["synth"]["area_um2"] == pytest.approx(
+            rep[0]["synth"]["area_um2"] + rep[0]["synth"].get("macro_area_um2", 0.0))
+    rows = {r["label"]: r for r in res["points"]}
+    base, pt = rows["reference_baseline@nangate45"], rows["lanes=1@nangate45"]
+    # with one trace family: speedup = (baseline cycles / fmax_b) / (cycles / fmax)
+    want = float(np.exp(np.mean([np.log(base["cycles"][p] * pt["fmax_mhz"]
+                                         / (c * base["fmax_mhz"]))
+                                 for p, c in pt["cycles"].items()])))
+    assert pt["wall_clock_speedup"] == pytest.approx(want, rel=1e-12)
+    assert (tmp_path / "out" / "pareto.png").is_file()
