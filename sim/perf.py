@@ -1,10 +1,14 @@
 """Performance model: cycles per query and per head for a LeOPArd core (SPEC section 4).
 
-Front end: ``lanes`` bit-serial lanes work on the keys of one query. Keys are dispatched
-in key order; each goes to the lane that frees first (lowest index on ties) and occupies
-it for ``planes_used`` cycles; a lane that finishes a key takes the next one on the next
-cycle, so there is no idle cycle between keys. Keys hidden by the causal mask cost
-nothing. A query's front-end time is the finish time of its last key plus
+Front end: ``lanes`` pipelined bit-serial lanes work on the keys of one query
+(``leopard_rtl.hw.lane_array``). Keys are assigned in key order to the lanes' prefetch
+slots: lanes ``0 .. lanes - 1`` start keys ``0 .. lanes - 1`` in the accept cycle, then
+each lane's next key is assigned in the cycle after it starts its current one (ties:
+lowest lane index first). A lane runs its keys back to back from the accept cycle; a key
+that uses r planes holds it for ``min(r + fe_decision_latency, qk_bits)`` cycles (the lane
+keeps requesting planes until the bound test's decision comes back) and its result
+appears ``r + fe_decision_latency`` cycles after its start. Keys hidden by the causal
+mask cost nothing. A query's front-end time is the cycle of its last result plus
 :attr:`Timing.fe_query_overhead`.
 
 Back end: one survivor per cycle plus :attr:`Timing.be_query_overhead` per query
@@ -28,82 +32,112 @@ import numpy as np
 
 from leopard_rtl.config import LeopardConfig
 
-__all__ = ["Timing", "timing", "frontend_query_cycles", "backend_query_cycles",
+__all__ = ["Timing", "timing", "frontend_schedule", "frontend_query_cycles",
+           "frontend_cycles", "backend_query_cycles",
            "pipeline_cycles", "head_cycles"]
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Fixed per-query costs (cycles) of the pipeline stages."""
+    """Fixed per-query and per-key costs (cycles) of the pipeline stages."""
 
-    #: Front end: cycles per query besides key work (loading the query row and Q+).
+    #: Front end: cycles per query besides key work (the accept cycle).
     fe_query_overhead: int
     #: Back end: cycles per query besides one per survivor (reciprocal, normalization).
     be_query_overhead: int
+    #: Front end: planes a lane requests after a key's deciding plane.
+    fe_decision_latency: int = 0
 
 
 def timing(cfg: LeopardConfig) -> Timing:
-    """The pipeline constants of the RTL generated from ``cfg``."""
-    # Back end (leopard_rtl.hw.backend.query_overhead): 5 cycles to drain the exp/MAC
-    # pipeline, 1 to normalize the sum, recip_bits + 1 quotient bits of the restoring
-    # divider (one per cycle, fused with the row's shift-and-add products), 1 to round
-    # and load the output register.
-    return Timing(fe_query_overhead=1, be_query_overhead=cfg.recip_width + 7)
+    """The pipeline constants of the RTL generated from ``cfg`` (its timing properties)."""
+    return Timing(fe_query_overhead=cfg.fe_query_overhead,
+                  be_query_overhead=cfg.be_query_overhead,
+                  fe_decision_latency=cfg.fe_decision_latency)
 
 
-def frontend_schedule(planes_used: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy in-order dispatch of each query's keys over ``lanes`` lanes.
+def frontend_schedule(planes_used: np.ndarray, lanes: int, latency: int = 0,
+                      qk_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Prefetched in-order dispatch of each query's keys over ``lanes`` pipelined lanes.
 
     Parameters
     ----------
     planes_used : int array [..., Nk]
-        Cost of each key in cycles (0 = hidden, costs nothing).
+        Planes each key uses (0 = hidden, costs nothing).
     lanes : int
         Number of lanes.
+    latency : int
+        ``fe_decision_latency``: planes requested after the deciding one. 0 gives the
+        plain greedy list schedule (each key to the lane that frees first).
+    qk_bits : int, optional
+        Planes of a key (caps a key's lane time); required when ``latency > 0``.
 
     Returns
     -------
     (makespan, finish) : int64 arrays [...] and [..., Nk]
-        ``makespan``: when the last lane frees up. ``finish[j]``: when key j's lane frees
-        up, i.e. the start time plus ``planes_used[j]`` (its last plane is consumed in
-        cycle ``finish[j]`` counted from the query's accept cycle 0); 0 for hidden keys.
+        ``finish[j]``: the cycle, counted from the query's accept cycle 0, in which key j's
+        result appears (its start + ``planes_used[j]`` + ``latency``; lanes start in
+        cycle 0); 0 for hidden keys.
+        ``makespan``: the last ``finish`` (0 without visible keys).
     """
     cost = np.asarray(planes_used, dtype=np.int64)
     lead = cost.shape
     cost = cost.reshape(-1, cost.shape[-1])
     rows = cost.shape[0]
-    free = np.zeros((rows, lanes), dtype=np.int64)
+    if latency > 0 and qk_bits is None:
+        raise ValueError("frontend_schedule: qk_bits is required with latency > 0")
+    hold = cost if latency == 0 else np.minimum(cost + latency, qk_bits)
+    free = np.zeros((rows, lanes), dtype=np.int64)       # when each lane frees
+    # Dispatch key: latency 0: the lane that frees first; otherwise the lane whose
+    # current key started first (its prefetch slot empties the cycle after).
+    order = free.copy() if latency == 0 else np.full((rows, lanes), -1, dtype=np.int64)
     finish = np.zeros_like(cost)
     idx = np.arange(rows)
     for j in range(cost.shape[1]):
         c = cost[:, j]
         if not c.any():
             continue
-        lane = np.argmin(free, axis=1)          # first lane to free up, lowest index
-        free[idx, lane] += c
-        finish[:, j] = np.where(c > 0, free[idx, lane], 0)
-    return free.max(axis=1).reshape(lead[:-1]), finish.reshape(lead)
+        lane = np.argmin(order, axis=1)        # lowest index on ties
+        start = free[idx, lane]
+        vis = c > 0
+        finish[:, j] = np.where(vis, start + c + latency, 0)
+        free[idx, lane] = np.where(vis, start + hold[:, j], start)
+        if latency == 0:
+            order[idx, lane] = free[idx, lane]
+        else:
+            order[idx, lane] = np.where(vis, start, order[idx, lane])
+    makespan = finish.max(axis=1, initial=0)
+    return makespan.reshape(lead[:-1]), finish.reshape(lead)
 
 
-def frontend_query_cycles(planes_used: np.ndarray, lanes: int,
-                          overhead: int = 0) -> np.ndarray:
+def frontend_query_cycles(planes_used: np.ndarray, lanes: int, overhead: int = 0,
+                          latency: int = 0, qk_bits: int | None = None) -> np.ndarray:
     """Front-end cycles of each query with dynamic dispatch over ``lanes`` lanes.
 
     Parameters
     ----------
     planes_used : int array [..., Nk]
-        Cost of each key in cycles (0 = hidden, costs nothing).
+        Planes each key uses (0 = hidden, costs nothing).
     lanes : int
         Number of lanes.
     overhead : int
         Added to every query.
+    latency, qk_bits : int
+        As in :func:`frontend_schedule`.
 
     Returns
     -------
     int64 array [...]
-        Makespan of the greedy in-order list schedule, plus ``overhead``.
+        Makespan of :func:`frontend_schedule`, plus ``overhead``.
     """
-    return frontend_schedule(planes_used, lanes)[0] + overhead
+    return frontend_schedule(planes_used, lanes, latency, qk_bits)[0] + overhead
+
+
+def frontend_cycles(planes_used: np.ndarray, cfg: LeopardConfig) -> np.ndarray:
+    """Front-end cycles of each query of the RTL generated from ``cfg`` (int64 [...])."""
+    t = timing(cfg)
+    return frontend_query_cycles(planes_used, cfg.lanes, t.fe_query_overhead,
+                                 t.fe_decision_latency, cfg.qk_bits)
 
 
 def backend_query_cycles(survivors: np.ndarray, overhead: int) -> np.ndarray:
@@ -143,7 +177,7 @@ def head_cycles(planes_used: np.ndarray, survivors: np.ndarray,
                 cfg: LeopardConfig) -> np.ndarray:
     """Predicted cycles per head: int64 [H] from planes_used [H, Nq, Nk] and survivors."""
     t = timing(cfg)
-    fe = frontend_query_cycles(planes_used, cfg.lanes, t.fe_query_overhead)
+    fe = frontend_cycles(planes_used, cfg)
     be = backend_query_cycles(survivors, t.be_query_overhead)
     return pipeline_cycles(fe, be)
 
@@ -152,9 +186,9 @@ def survivor_commit(finish: np.ndarray, mask: np.ndarray,
                     makespan: np.ndarray) -> np.ndarray:
     """Cycle (from the query's accept) in which the back end commits a query's survivors.
 
-    A key's result is written into the front end's survivor queue in the cycle of its
-    last plane, ``finish`` (:func:`frontend_schedule`), and the query's end marker in the
-    cycle of its last key's last plane, ``makespan``; entries are visible to the queue's
+    A key's result is written into the front end's survivor queue in the cycle it
+    appears, ``finish`` (:func:`frontend_schedule`), and the query's end marker in the
+    cycle of the query's last result, ``makespan``; entries are visible to the queue's
     output from the next cycle. The queue emits one record per cycle, a survivor only once
     the entry behind it is visible (so its ``last`` bit is known), the last survivor
     together with the end marker, and an empty query as the marker alone. With survivors
@@ -193,7 +227,8 @@ def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
     t = timing(cfg)
     mask = np.asarray(mask, bool)
     H, Nq, _ = mask.shape
-    makespan, finish = frontend_schedule(planes_used, cfg.lanes)
+    makespan, finish = frontend_schedule(planes_used, cfg.lanes, t.fe_decision_latency,
+                                         cfg.qk_bits)
     commit_rel = survivor_commit(finish, mask, makespan)
     fe_len = makespan + t.fe_query_overhead
     n = mask.sum(axis=-1)

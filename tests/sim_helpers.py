@@ -121,7 +121,7 @@ class FrontEndCase:
 def golden_case(case: FrontEndCase, cfg: Any) -> list[dict[str, np.ndarray]]:
     """Golden front-end results per query (flattened over heads, in order)."""
     from sim.golden import bitserial_prune, threshold_register
-    from sim.perf import frontend_query_cycles, timing
+    from sim.perf import frontend_cycles
 
     out = []
     for k, q, nv, th, et, pr in case.heads:
@@ -139,8 +139,7 @@ def golden_case(case: FrontEndCase, cfg: Any) -> list[dict[str, np.ndarray]]:
                 "exact": (k @ q[i]).astype(np.int64),
                 "th": int(threshold_register(th[i], cfg)),
                 "pruning": bool(pr and cfg.pruning),
-                "cycles": int(frontend_query_cycles(planes, cfg.lanes,
-                                                    timing(cfg).fe_query_overhead)),
+                "cycles": int(frontend_cycles(planes, cfg)),
             })
     return out
 

@@ -34,15 +34,15 @@ class FrontEnd(wiring.Component):
     key 0); ``k_load`` is ready whenever no query is running. A query is accepted when no
     query is running and no K row is offered (K loading has priority); ``threshold`` and
     the two switches are captured with it. Keys ``0..n_visible-1`` are dispatched to the
-    ``lanes`` lanes (:class:`~leopard_rtl.lane_array.LaneArray`); a key costs exactly its
-    ``planes_used`` cycles on its lane.
+    ``lanes`` pipelined lanes (:class:`~leopard_rtl.hw.lane_array.LaneArray`); a key that
+    uses r planes holds its lane for ``min(r + cfg.fe_decision_latency, qk_bits)`` cycles.
 
     Cycle count (no back-pressure): a query accepted in cycle t occupies the front end for
-    ``frontend_query_cycles(planes_used, lanes) + 1`` cycles: the next query can be
-    accepted in cycle ``t + M + 1`` where ``M`` is the greedy makespan; this equals
-    :func:`sim.perf.frontend_query_cycles` with ``timing(cfg).fe_query_overhead == 1``.
-    The result bundle with ``last=1`` is valid in cycle ``t + M + 1``
-    (:attr:`latencies` ``"result"``: 1 cycle after the key's last plane).
+    ``M + cfg.fe_query_overhead`` cycles, ``M`` the makespan of
+    :func:`sim.perf.frontend_schedule` (the cycle of its last lane result): the next query
+    can be accepted in cycle ``t + M + 1`` (:func:`sim.perf.frontend_cycles`). The result
+    bundle with ``last=1`` is valid in cycle ``t + M + 1`` (:attr:`latencies`
+    ``"result"``: 1 cycle after the lane result).
 
     Outputs.
 
@@ -121,12 +121,15 @@ class FrontEnd(wiring.Component):
     def latencies(self) -> dict[str, int]:
         """Fixed latencies in cycles (recorded in the build manifest).
 
-        ``query_overhead``: cycles per query besides the greedy makespan of its keys
-        (the accept cycle). ``result``: from a key's last plane to its result bundle.
-        ``kbuf_read``: K-buffer read latency (hidden: the lane requests a plane one cycle
-        ahead). ``survivor_min``: from a key's last plane to its earliest survivor record.
+        ``query_overhead``: cycles per query besides the makespan of its keys (the accept
+        cycle). ``decision``: planes a lane requests after a key's deciding plane
+        (``cfg.fe_decision_latency``). ``result``: from a lane result to its result bundle.
+        ``kbuf_read``: K-buffer read latency (hidden: a lane requests a plane two stages
+        ahead of its use). ``survivor_min``: from a lane result to its earliest survivor
+        record.
         """
-        return {"query_overhead": self._cfg.fe_query_overhead, "result": 1, "kbuf_read": 1,
+        return {"query_overhead": self._cfg.fe_query_overhead,
+                "decision": self._cfg.fe_decision_latency, "result": 1, "kbuf_read": 1,
                 "survivor_min": 1}
 
     def elaborate(self, platform) -> Module:

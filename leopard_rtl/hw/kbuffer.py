@@ -7,7 +7,7 @@ so a key terminated after r planes never reads banks r..p-1.
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, ClockSignal, Instance, Module, Signal, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -54,7 +54,8 @@ class KBuffer(wiring.Component):
 
     Read: each port requests plane ``plane`` of key ``key`` with ``en``; the word appears on
     ``rdata`` one cycle later (synchronous read) and is held while ``en`` is low. Only the
-    bank of the requested plane is enabled.
+    bank of the requested plane is enabled; the bank select is registered one-hot, so
+    ``rdata`` is the banks' output registers behind one AND-OR level.
 
     Implementation (``cfg.memory``): ``"ff"`` uses one :class:`amaranth.lib.memory.Memory`
     per bank with ``n_read`` read ports (flip-flops, simulatable). ``"macro"`` instantiates,
@@ -106,15 +107,21 @@ class KBuffer(wiring.Component):
                              wp.data.eq(words[b])]
         for j in range(self._n_read):
             req = self.read[j]
-            sel = Signal(range(p), name=f"port{j}_plane", reset_less=True)
-            with m.If(req.en):
-                m.d.sync += sel.eq(req.plane)
-            outs = []
+            # The bank select is registered one-hot with the request, so the read mux is
+            # one AND-OR level behind the banks' output registers.
+            sel = Signal(p, name=f"port{j}_sel", reset_less=True)
+            enables, outs = [], []
             for b in range(p):
                 re = Signal(name=f"port{j}_re{b}")
                 m.d.comb += re.eq(req.en & (req.plane == b))
+                enables.append(re)
                 outs.append(self._bank_port(m, mems, j, b, words[b], re, req.key))
-            m.d.comb += self.rdata[j].eq(Array(outs)[sel])
+            with m.If(req.en):
+                m.d.sync += sel.eq(Cat(*enables))
+            acc = outs[0] & sel[0].replicate(d)
+            for b in range(1, p):
+                acc = acc | (outs[b] & sel[b].replicate(d))
+            m.d.comb += self.rdata[j].eq(acc)
         return m
 
     def _bank_port(self, m: Module, mems: dict[int, Memory], j: int, b: int, word, re,

@@ -9,28 +9,33 @@ from amaranth.lib.wiring import In, Out
 from ..config import LeopardConfig
 from . import layouts
 from .lane import QKLane, adder_tree
+from .threshold import PlaneThresholds
 
 __all__ = ["LaneArray"]
 
 
 class LaneArray(wiring.Component):
-    """``lanes`` :class:`~leopard_rtl.lane.QKLane` lanes on different keys of one query.
+    """``lanes`` pipelined :class:`~leopard_rtl.hw.lane.QKLane` lanes on keys of one query.
 
-    Holds the query register (row, ``Q+``, ``n_visible``) and dispatches keys
-    ``0 .. n_visible - 1`` in key order: in every advancing cycle, the lanes that are free
-    (idle, or finishing their key in this cycle) take the next keys, in lane-index order,
-    several in one cycle if several are free. This is exactly the greedy list schedule of
-    :func:`sim.perf.frontend_query_cycles` (each key goes to the lane that frees first,
-    lowest index on ties), so a query whose keys need ``planes_used`` cycles each finishes
-    its last key ``M = frontend_query_cycles(planes_used, lanes)`` cycles after the cycle
-    it was accepted in.
+    Holds the query register (row, ``Q+``, ``n_visible``) and the query's per-plane
+    thresholds (:class:`~leopard_rtl.hw.threshold.PlaneThresholds`, registered once and
+    broadcast), and dispatches keys ``0 .. n_visible - 1`` in key order into the lanes'
+    prefetch slots: in the accept cycle, lanes ``0 .. lanes - 1`` start keys
+    ``0 .. lanes - 1`` directly; afterwards, in every advancing cycle, the lanes whose slot
+    is empty
+    (a registered flag) receive the next keys in lane-index order. A lane empties its
+    slot when it starts the key in it, so each lane's next key is assigned the cycle
+    after it starts its current one, and a lane runs its keys back to back. No signal
+    crosses lanes in the lanes' request path. This is exactly the schedule of
+    :func:`sim.perf.frontend_schedule`.
 
     Timing. ``start`` (with ``advance``) accepts a query: it must only be raised while not
-    ``active``. Keys start in the next cycle; ``done`` is high in the cycle the query's last
-    key finishes (or in the accept cycle itself when ``n_visible == 0``), and the array is
-    free to accept the next query in the cycle after ``done``. Unstalled, a query occupies
-    the array for ``M + 1`` cycles. Results are tagged with their key index and reported in
-    the cycle the key finishes (up to ``lanes`` per cycle, combinational, in ``results``).
+    ``active``. The lanes start their first keys in the accept cycle; ``done`` is high in the
+    cycle the query's last result appears (or in the accept cycle itself when
+    ``n_visible == 0``), and the array is free to accept the next query in the cycle after
+    ``done``. Unstalled, a query occupies the array for ``M + 1`` cycles, ``M`` the
+    makespan of :func:`sim.perf.frontend_schedule`. Results are tagged with their key
+    index (up to ``lanes`` per cycle, registered, in ``results``).
 
     No handshake inside: ``advance`` low freezes the whole array (the front end drops it
     when an output cannot take this cycle's results). Reset: not active, all lanes idle.
@@ -43,6 +48,7 @@ class LaneArray(wiring.Component):
     n_visible : In(unsigned(key_count_bits))
     advance : In(1)
     threshold : In(signed(threshold_bits))
+        ``Th``, stable from the cycle after ``start`` for the whole query.
     early_termination, pruning : In(1)
     planes : In(ArrayLayout(unsigned(head_dim), lanes))
         K-buffer read data, one plane per lane.
@@ -82,10 +88,17 @@ class LaneArray(wiring.Component):
         qpos = Signal(signed(cfg.qsum_bits), reset_less=True)
         n_vis = Signal(unsigned(cfg.key_count_bits), reset_less=True)
         next_key = Signal(unsigned(kw), reset_less=True)
+        pending = Signal(range(cfg.max_keys + 1))    # keys started, result not yet out
         active = Signal()
 
         accept = Signal()
         m.d.comb += accept.eq(self.start & self.advance)
+
+        # Per-plane thresholds: from Th and Q+ (both registered at accept), registered.
+        m.submodules.planes_t = pt = PlaneThresholds(cfg)
+        t_reg = Signal.like(pt.t, reset_less=True)
+        m.d.comb += [pt.threshold.eq(self.threshold), pt.qpos.eq(qpos)]
+        m.d.sync += t_reg.eq(pt.t)
 
         lanes = []
         for i in range(n):
@@ -94,8 +107,7 @@ class LaneArray(wiring.Component):
             lanes.append(lane)
             m.d.comb += [
                 lane.query.eq(q_reg),
-                lane.qpos.eq(qpos),
-                lane.threshold.eq(self.threshold),
+                lane.thresholds.eq(t_reg),
                 lane.early_termination.eq(self.early_termination),
                 lane.pruning.eq(self.pruning),
                 lane.advance.eq(self.advance),
@@ -104,33 +116,41 @@ class LaneArray(wiring.Component):
                 self.results[i].eq(lane.result),
             ]
 
-        # Dispatch window: the accepted query's first keys, or the running query's next ones.
+        # The accepted query's first keys start at once; the running query's next keys go
+        # into empty prefetch slots. Every input of the fill chain is a register.
         base = Signal(unsigned(kw))
-        limit = Signal(unsigned(cfg.key_count_bits))
-        can = Signal()
-        with m.If(accept):
-            m.d.comb += [base.eq(0), limit.eq(self.n_visible), can.eq(1)]
-        with m.Else():
-            m.d.comb += [base.eq(next_key), limit.eq(n_vis), can.eq(active)]
-
+        m.d.comb += base.eq(next_key)
         offset = Signal(unsigned(n.bit_length()), name="offset0")
+        fills = []
         for i, lane in enumerate(lanes):
             cand = Signal(unsigned(kw), name=f"cand{i}")
+            fill = Signal(name=f"fill{i}")
             m.d.comb += [
+                lane.start.eq(accept & (self.n_visible > i)),
+                lane.start_key.eq(i),
                 cand.eq(base + offset),
-                lane.start.eq(can & lane.free & (cand < limit)),
-                lane.start_key.eq(cand),
+                fill.eq(active & self.advance & lane.empty & (cand < n_vis)),
+                lane.fill.eq(fill),
+                lane.fill_key.eq(cand),
             ]
+            fills.append(fill)
             nxt = Signal(unsigned(n.bit_length()), name=f"offset{i + 1}")
-            m.d.comb += nxt.eq(offset + lane.free)
+            m.d.comb += nxt.eq(offset + lane.empty)
             offset = nxt
-        n_started = Signal(unsigned(n.bit_length()))
-        m.d.comb += n_started.eq(adder_tree([lane.start for lane in lanes]))
+        n_filled = Signal(unsigned(n.bit_length()))
+        n_taken = Signal(unsigned(n.bit_length()))
+        n_results = Signal(unsigned(n.bit_length()))
+        m.d.comb += [
+            n_filled.eq(adder_tree(fills)),
+            n_taken.eq(adder_tree([lane.take for lane in lanes])),
+            n_results.eq(adder_tree([lane.result.valid for lane in lanes])),
+        ]
 
-        all_free = Signal()
-        m.d.comb += all_free.eq(Cat(*[lane.free for lane in lanes]).all())
+        all_empty = Signal()
+        m.d.comb += all_empty.eq(Cat(*[lane.empty for lane in lanes]).all())
         finishing = Signal()
-        m.d.comb += finishing.eq(active & (next_key >= n_vis) & all_free)
+        m.d.comb += finishing.eq(active & (next_key >= n_vis) & all_empty
+                                 & (pending == n_results))
         m.d.comb += [
             self.done.eq(self.advance & (finishing | (accept & (self.n_visible == 0)))),
             self.active.eq(active),
@@ -142,11 +162,13 @@ class LaneArray(wiring.Component):
                 qpos.eq(adder_tree([Mux(self.query[i] > 0, self.query[i], 0)
                                     for i in range(cfg.head_dim)])),
                 n_vis.eq(self.n_visible),
-                next_key.eq(n_started),
+                next_key.eq(n_taken),
+                pending.eq(n_taken),
                 active.eq(self.n_visible != 0),
             ]
         with m.Elif(self.advance & active):
-            m.d.sync += next_key.eq(next_key + n_started)
+            m.d.sync += [next_key.eq(next_key + n_filled),
+                         pending.eq(pending + n_taken - n_results)]
             with m.If(finishing):
                 m.d.sync += active.eq(0)
         return m

@@ -14,8 +14,16 @@ __all__ = ["survivor_queue_depth", "SurvivorQueue"]
 
 
 def survivor_queue_depth(cfg: LeopardConfig) -> int:
-    """Entries of the survivor queue: a power of two >= 2 (lanes + 1), at least 8."""
-    need = max(8, 2 * (cfg.lanes + 1))
+    """Entries of the survivor queue: a power of two >= 2 lanes + 4, at least 8.
+
+    With ``lanes <= qk_bits`` (a survivor holds its lane for ``qk_bits`` cycles, so at
+    most ``lanes`` survivors arrive in any ``qk_bits`` cycles) and the output always
+    ready, at most ``lanes`` survivors wait, plus the one held for its ``last`` bit and
+    an end marker: ``lanes + 2`` entries. The writer needs ``lanes + 1`` free entries
+    (``room``), so ``2 lanes + 3`` entries never stall the lanes, which keeps the cycle
+    model exact (:attr:`LeopardConfig.cycle_model_exact`).
+    """
+    need = max(8, 2 * cfg.lanes + 4)
     return 1 << (need - 1).bit_length()
 
 

@@ -1,9 +1,11 @@
-"""Threshold compare-and-terminate unit (SPEC section 4, block 3).
+"""Threshold unit (SPEC section 4, block 3).
 
 Two components:
 
-* :class:`ThresholdCompare`, the per-lane, per-cycle comparison ``UB_r < Th`` computed
-  with one shift and two adds (no multiplier);
+* :class:`PlaneThresholds`, the per-query, per-plane thresholds
+  ``T_r = ceil((Th - Q+ (2^(p-r) - 1)) / 2^(p-r))``, r = 1..p, computed once per query and
+  shared by all lanes, so that a lane's bound test ``UB_r < Th`` is the plain compare
+  ``A_r < T_r`` (no per-lane shift or add);
 * :class:`ThresholdUnit`, the run-time registers (threshold and the two switches
   ``early_termination`` / ``pruning``) loaded once per query, so that changing the inputs
   in the middle of a query never affects it.
@@ -11,76 +13,67 @@ Two components:
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import LeopardConfig
 
-__all__ = ["ThresholdCompare", "ThresholdUnit", "shift_bits"]
+__all__ = ["PlaneThresholds", "ThresholdUnit", "plane_threshold_shape"]
 
 
-def shift_bits(cfg: LeopardConfig) -> int:
-    """Unsigned width of the remaining-plane count m = p - r (0..p-1)."""
-    return max(1, (cfg.qk_bits - 1).bit_length())
+def plane_threshold_shape(cfg: LeopardConfig) -> signed:
+    """Signed shape that holds every ``T_r`` exactly (no saturation).
+
+    ``Th - Q+ (2^m - 1)`` lies within ``2^(threshold_bits-1) + 2^(qsum_bits-1+p-1)`` of 0
+    for ``m <= p - 1``; one more bit for the rounding constant ``2^m - 1``.
+    """
+    return signed(max(cfg.threshold_bits, cfg.qsum_bits + cfg.qk_bits - 1) + 2)
 
 
-class ThresholdCompare(wiring.Component):
-    """Upper bound of a partially computed score and its comparison with the threshold.
+class PlaneThresholds(wiring.Component):
+    """Per-plane thresholds of one query: ``A_r < T_r`` exactly when ``UB_r < Th``.
 
-    Matches the rule of :func:`sim.golden.bitserial_prune` bit for bit: after r planes
-    with partial sum ``A_r`` and ``m = p - r`` planes left,
-    ``UB_r = 2^m A_r + Q+ (2^m - 1)``. Because ``x (2^m - 1) = (x << m) - x``, the bound
-    is computed as ``UB_r = ((A_r + Q+) << m) - Q+``: one barrel shift and two adders.
+    With ``m = p - r`` planes unread, ``UB_r = 2^m A_r + Q+ (2^m - 1)`` (the rule of
+    :func:`sim.golden.bitserial_prune`). For integer ``A_r``,
+    ``2^m A_r < x  <=>  A_r < ceil(x / 2^m)`` with ``x = Th - Q+ (2^m - 1)``, so
+    ``T_r = (Th + Q+ - (Q+ << m) + 2^m - 1) >> m`` (arithmetic shift: floor). ``T_p = Th``.
+    Computed in full width (:func:`plane_threshold_shape`): a threshold beyond every
+    reachable ``A_r`` gives a ``T_r`` beyond it too.
 
-    Purely combinational (latency 0), no handshake, no state.
-
-    Parameters
-    ----------
-    cfg : LeopardConfig
-        Widths: ``score_bits``, ``qsum_bits``, ``bound_bits``, ``threshold_bits``.
+    Purely combinational; the lane array registers the outputs (they depend only on the
+    query's ``Th`` and ``Q+``, stable for the whole query).
 
     Members
     -------
-    acc : In(signed(score_bits))
-        ``A_r``, the partial sum after r planes.
-    qpos : In(signed(qsum_bits))
-        ``Q+ = sum max(q_i, 0)`` of the query (non-negative).
-    shift : In(unsigned(shift_bits))
-        ``m = p - r``, the planes not yet read.
     threshold : In(signed(threshold_bits))
         The threshold register ``Th``.
-    enable : In(1)
-        Early termination and pruning both on; when low, ``below`` is 0.
-    ub : Out(signed(bound_bits + 1))
-        ``UB_r``.
-    below : Out(1)
-        ``enable & (UB_r < Th)``: terminate the key now.
+    qpos : In(signed(qsum_bits))
+        ``Q+ = sum max(q_i, 0)`` of the query (non-negative).
+    t : Out(ArrayLayout(plane_threshold_shape(cfg), qk_bits))
+        ``t[r - 1] = T_r``.
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
         super().__init__({
-            "acc": In(signed(cfg.score_bits)),
-            "qpos": In(signed(cfg.qsum_bits)),
-            "shift": In(unsigned(shift_bits(cfg))),
             "threshold": In(signed(cfg.threshold_bits)),
-            "enable": In(1),
-            "ub": Out(signed(cfg.bound_bits + 1)),
-            "below": Out(1),
+            "qpos": In(signed(cfg.qsum_bits)),
+            "t": Out(data.ArrayLayout(plane_threshold_shape(cfg), cfg.qk_bits)),
         })
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        w = self._cfg.bound_bits + 1
-        # (A_r + Q+) << m = UB_r + Q+ lies in [-2^(score_bits-2), 2^(score_bits-1) + Q+]:
-        # bound_bits + 1 signed bits hold it, so the truncation below is exact.
-        shifted = Signal(signed(w))
-        m.d.comb += [
-            shifted.eq((self.acc + self.qpos) << self.shift),
-            self.ub.eq(shifted - self.qpos),
-            self.below.eq(self.enable & (self.ub < self.threshold)),
-        ]
+        cfg = self._cfg
+        p = cfg.qk_bits
+        shape = plane_threshold_shape(cfg)
+        base = Signal(shape)
+        m.d.comb += base.eq(self.threshold + self.qpos)
+        for r in range(1, p + 1):
+            sh = p - r
+            x = Signal(shape, name=f"x{r}")
+            m.d.comb += [x.eq(base - (self.qpos << sh) + ((1 << sh) - 1)),
+                         self.t[r - 1].eq(x >> sh)]
         return m
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from amaranth import unsigned
 
 from sim.golden import bitserial_prune, check_fits, threshold_register
-from sim.perf import frontend_query_cycles, timing
+from sim.perf import frontend_cycles
 
 from ..config import LeopardConfig
 from ..emit import write_build
@@ -286,8 +286,7 @@ def simulate(trace: Any, cfg: LeopardConfig, simulator: str = "verilator",
     gold = bitserial_prune(trace.q, trace.k, th, cfg.qk_bits,
                            early_termination=cfg.early_termination, pruning=cfg.pruning,
                            visible=vis)
-    t = timing(cfg)
-    perf_q = frontend_query_cycles(gold["planes_used"], cfg.lanes, t.fe_query_overhead)
+    perf_q = frontend_cycles(gold["planes_used"], cfg)
     perf_head = perf_q.sum(axis=-1)
     qcyc = res["query_stats"][:, :, 2]
     mask_ok = bool(np.array_equal(res["mask"], gold["mask"]))

@@ -1,13 +1,16 @@
-"""QKLane alone, fed by a model of the K buffer, against the golden model."""
+"""QKLane alone, fed by a model of the K buffer and its per-plane thresholds, against the
+golden model and the lane timing of the cycle model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth import Module
 from amaranth.sim import Simulator
 
 from leopard_rtl.config import preset
 from leopard_rtl.hw.lane import QKLane
+from leopard_rtl.hw.threshold import PlaneThresholds
 from sim.golden import bitserial_prune, threshold_register
 
 
@@ -17,35 +20,40 @@ def _plane_word(row: np.ndarray, plane: int, p: int) -> int:
 
 
 def _run_lane(cfg, q, k, th, et, pr, rng, p_stall):
-    """Feed every key of ``k`` back to back; return [(key, survivor, planes, score, cycles)]."""
+    """Offer every key of ``k`` through the prefetch slot, in order, as soon as it is
+    empty; return [(key, survivor, planes, score, take cycle, result cycle)] with cycles
+    counted in advancing cycles."""
     dut = QKLane(cfg)
     p = cfg.qk_bits
     qpos = int(np.maximum(q, 0).sum())
+    tt = PlaneThresholds(cfg)
     out = []
 
     async def bench(ctx):
         ctx.set(dut.query, [int(x) for x in q])
-        ctx.set(dut.qpos, qpos)
-        ctx.set(dut.threshold, th)
+        ctx.set(tt.threshold, th)
+        ctx.set(tt.qpos, qpos)
+        ctx.set(dut.thresholds, ctx.get(tt.t))
         ctx.set(dut.early_termination, et)
         ctx.set(dut.pruning, pr)
         nxt = 0
-        started = {}
+        took = {}
         cycle = 0
         while len(out) < len(k):
             adv = int(rng.random() >= p_stall)
             ctx.set(dut.advance, adv)
-            start = adv and ctx.get(dut.free) and nxt < len(k)
-            ctx.set(dut.start, int(start))
-            ctx.set(dut.start_key, nxt if nxt < len(k) else 0)
+            fill = adv and ctx.get(dut.empty) and nxt < len(k)
+            ctx.set(dut.fill, int(fill))
+            ctx.set(dut.fill_key, nxt if nxt < len(k) else 0)
             res = ctx.get(dut.result)
             req = ctx.get(dut.read)
             if adv and res.valid:
                 key = int(res.key)
                 out.append((key, int(res.survivor), int(res.planes), int(res.score),
-                            cycle - started[key]))
-            if start:
-                started[nxt] = cycle
+                            took[key], cycle))
+            if adv and ctx.get(dut.take):
+                took[int(req.key)] = cycle
+            if fill:
                 nxt += 1
             await ctx.tick()
             if adv:
@@ -54,7 +62,10 @@ def _run_lane(cfg, q, k, th, et, pr, rng, p_stall):
                 ctx.set(dut.plane, _plane_word(k[int(req.key)], int(req.plane), p))
         ctx.set(dut.advance, 0)
 
-    sim = Simulator(dut)
+    top = Module()
+    top.submodules.dut = dut
+    top.submodules.thresholds = tt
+    sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
@@ -82,12 +93,17 @@ def test_lane_matches_golden(rng, seed, name, p_stall, et, pr):
         g = bitserial_prune(q[None, None], k[None], np.array([th]), p,
                             early_termination=bool(et), pruning=bool(pr))
         assert [o[0] for o in out] == list(range(nk)), f"seed={seed}: keys out of order"
-        for key, surv, planes, score, cycles in out:
+        lat = cfg.fe_decision_latency
+        for key, surv, planes, score, took, cycle in out:
             w = f"seed={seed} trial={trial} key={key}"
             assert surv == g["mask"][0, 0, key], w
             assert planes == g["planes_used"][0, 0, key], w
-            # A key occupies the lane for exactly planes_used (advancing) cycles.
-            assert cycles == planes, f"{w}: {cycles} cycles for {planes} planes"
+            # The result appears r + latency cycles after the key starts ...
+            assert cycle == took + planes + lat, f"{w}: result {cycle - took} after start"
+            # ... and the key holds the lane min(r + latency, p) cycles (keys back to back).
+            if key + 1 < nk:
+                hold = out[key + 1][4] - took
+                assert hold == min(planes + lat, p), f"{w}: {hold} cycles for {planes} planes"
             if surv:
                 assert score == scores[key], w
             if scores[key] >= th or not pr:

@@ -1,4 +1,4 @@
-"""LaneArray + KBuffer: dynamic dispatch follows the greedy schedule of sim.perf exactly."""
+"""LaneArray + KBuffer: prefetched dispatch follows the schedule of sim.perf exactly."""
 
 from __future__ import annotations
 
@@ -11,20 +11,7 @@ from leopard_rtl.config import preset
 from leopard_rtl.hw.kbuffer import KBuffer
 from leopard_rtl.hw.lane_array import LaneArray
 from sim.golden import bitserial_prune, threshold_register
-from sim.perf import frontend_query_cycles
-
-
-def _greedy(planes: np.ndarray, lanes: int) -> list[tuple[int, int, int]]:
-    """(lane, start, finish) of each visible key: first lane to free, lowest index on ties."""
-    free = [0] * lanes
-    out = []
-    for c in planes:
-        if c == 0:
-            continue
-        lane = int(np.argmin(free))
-        out.append((lane, free[lane], free[lane] + int(c)))
-        free[lane] += int(c)
-    return out
+from sim.perf import frontend_schedule
 
 
 @pytest.mark.parametrize("name,lanes", [("tiny", 2), ("tiny", 3), ("tiny", 1), ("minilm", 8)])
@@ -85,9 +72,10 @@ def test_dispatch_schedule(rng, seed, name, lanes):
         vis = (np.arange(cfg.max_keys) < n_vis[qi])[None, None]
         g = bitserial_prune(q[None, None], k[None], np.array([ths[qi]]), p, visible=vis)
         planes = g["planes_used"][0, 0]
-        sched = _greedy(planes, cfg.lanes)
-        want = sorted((lane, j, int(planes[j]), fin) for j, (lane, _s, fin) in enumerate(sched))
-        got = sorted(log[qi])
-        assert got == want, f"seed={seed} query={qi}: (lane, key, planes, cycle) {got} != {want}"
-        m_span = int(frontend_query_cycles(planes, cfg.lanes))
-        assert dones[qi] == m_span, f"seed={seed} query={qi}: done at {dones[qi]}, want {m_span}"
+        m_span, finish = frontend_schedule(planes, cfg.lanes, cfg.fe_decision_latency, p)
+        want = sorted((j, int(planes[j]), int(finish[j])) for j in range(cfg.max_keys)
+                      if planes[j] > 0)
+        got = sorted((key, pl, cyc) for _lane, key, pl, cyc in log[qi])
+        assert got == want, f"seed={seed} query={qi}: (key, planes, cycle) {got} != {want}"
+        assert dones[qi] == int(m_span), \
+            f"seed={seed} query={qi}: done at {dones[qi]}, want {m_span}"

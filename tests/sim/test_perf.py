@@ -51,6 +51,64 @@ def test_dispatch_simple_cases() -> None:
     assert frontend_query_cycles(np.array([0, 0]), 4, overhead=3) == 3
 
 
+def _cycle_sim_pipelined(planes: np.ndarray, lanes: int, lat: int, p: int) -> list[int]:
+    """Result cycle of each key (0 if hidden) of the pipelined lanes, stepped cycle by cycle.
+
+    Keys 0..lanes-1 wait in the lanes' slots at the accept (cycle 0); from cycle 0 a lane
+    takes its slot's key when its request slot is free, and a slot empty at the start of
+    a cycle is refilled at its end, lowest lane first. A key of r planes holds the lane
+    min(r + lat, p) cycles; its result appears r + lat cycles after it starts.
+    """
+    keys = [j for j, c in enumerate(planes) if c > 0]
+    slot: list[int | None] = [None] * lanes
+    free = [0] * lanes
+    nxt = 0
+    for i in range(lanes):
+        if nxt < len(keys):
+            slot[i], nxt = keys[nxt], nxt + 1
+    out = [0] * len(planes)
+    t, n_out = 0, 0
+    while n_out < len(keys):
+        empty_at_start = [s is None for s in slot]
+        for i in range(lanes):
+            if slot[i] is not None and free[i] <= t:
+                c = int(planes[slot[i]])
+                out[slot[i]] = t + c + lat
+                n_out += 1
+                free[i] = t + min(c + lat, p)
+                slot[i] = None
+        for i in range(lanes):
+            if empty_at_start[i] and nxt < len(keys):
+                slot[i], nxt = keys[nxt], nxt + 1
+        t += 1
+    return out
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 8])
+@pytest.mark.parametrize("lat", [1, 2, 3])
+def test_pipelined_dispatch_matches_cycle_simulation(lanes: int, lat: int,
+                                                     rng: np.random.Generator) -> None:
+    p = 6
+    planes = rng.integers(0, p + 1, size=(30, 23))
+    planes[:4] = p                           # baseline-like rows
+    planes[4:6] = 0                          # queries that see nothing
+    planes[6:9, 15:] = 0                     # causal: hidden suffix
+    makespan, finish = frontend_schedule(planes, lanes, lat, p)
+    for r, row in enumerate(planes):
+        want = _cycle_sim_pipelined(row, lanes, lat, p)
+        assert list(finish[r]) == want, f"row {r}: {list(finish[r])} != {want}"
+        assert makespan[r] == max(want, default=0), f"row {r}"
+
+
+def test_pipelined_dispatch_simple_cases() -> None:
+    # 16 survivors of 12 planes on 8 lanes: two rounds, starting in cycle 0, result 2 late.
+    assert frontend_schedule(np.array([12] * 16), 8, 2, 12)[0] == 12 + 12 + 2
+    # A key pruned at plane 1 holds its lane 3 cycles (two wasted reads).
+    assert list(frontend_schedule(np.array([1, 1, 1]), 1, 2, 12)[1]) == [3, 6, 9]
+    # ... but never more than its planes.
+    assert list(frontend_schedule(np.array([3, 4]), 1, 2, 4)[1]) == [5, 4 + 4 + 2]
+
+
 def _naive_pipeline(fe: list[int], be: list[int]) -> int:
     """Event reference: FE(i) starts when FE(i-1) is done and buffer half i%2 is free
     (BE(i-2) done); BE(i) starts when FE(i) and BE(i-1) are done."""
@@ -111,7 +169,7 @@ def test_core_schedule_recurrence(rng: np.random.Generator) -> None:
     mask = planes == 4
     sch = core_schedule(planes, mask, cfg)
     t = timing(cfg)
-    makespan, finish = frontend_schedule(planes, cfg.lanes)
+    makespan, finish = frontend_schedule(planes, cfg.lanes, t.fe_decision_latency, cfg.qk_bits)
     commit = survivor_commit(finish, mask, makespan)
     for h in range(3):
         fe_end = out_1 = 0

@@ -120,6 +120,24 @@ def test_core_stalls_keep_outputs_exact(seed: int, build_root: Path) -> None:
 
 
 @pytest.mark.cocotb
+def test_core_keep_all_bursts_cycle_exact(seed: int, build_root: Path) -> None:
+    """Every key survives and the lanes finish together: bursts of ``lanes`` survivors plus
+    an end marker must never fill the survivor queue (the cycle model assumes it; with 3
+    lanes and an 8-entry queue the front end stalled and the model was 1-3 cycles short)."""
+    require_tool("verilator")
+    cfg = preset("tiny").with_overrides([
+        "head_dim=6", "qk_bits=6", "v_bits=9", "lanes=3", "max_keys=12", "exp_frac_bits=5",
+        "exp_bits=6", "scale_bits=11", "scale_shift_bits=2", "recip_bits=4"])
+    rng = np.random.default_rng(seed)
+    t = random_trace(rng, heads=2, n_queries=6, n_keys=12, head_dim=6, qk_bits=6, v_bits=9,
+                     kind="uniform", causal=False, prune_quantile=None)
+    t = Trace(**{**t.__dict__, "threshold": np.full_like(t.threshold, -(1 << 40))}).validate()
+    got = run_trace(t, cfg, simulator="verilator", build_dir=build_root / "core" / "keep-all")
+    assert got["survivors"].min() == 12, f"seed={seed}: not a keep-all head"
+    _assert_exact(t, cfg, got, seed)
+
+
+@pytest.mark.cocotb
 def test_core_real_trace(build_root: Path) -> None:
     """The committed real MiniLM trace: bit-exact and cycle-exact."""
     require_tool("verilator")
