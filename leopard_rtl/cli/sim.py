@@ -24,6 +24,7 @@ from ..paths import atomic_path, atomic_write, build_root
 from ..tb import backend as tb_backend
 from ..tb import core as tb_core
 from ..tb import frontend as tb_frontend
+from ..tb.toolchain import wave_format
 from .common import (
     add_config_args,
     add_unit_arg,
@@ -83,6 +84,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.summary:
         check_out_file(args.summary, "--summary", inputs=(args.trace, args.out))
     fmax = _fmax_arg(args.fmax)
+    if args.wave:
+        _check_wave_args(args)
     trace = load_trace(args.trace)
     cfg = config_from_args(args)
     check_fits(trace, cfg)
@@ -93,6 +96,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     arrays, summary = fn(trace, cfg, simulator=args.simulator, build_dir=build_dir)
     _write_npz(out, arrays)
     summary["trace"] = str(args.trace)
+    if args.wave:
+        summary["wave"] = tb_core.write_wave(
+            trace, cfg, Path(args.wave), simulator=args.simulator, build_dir=build_dir,
+            heads=args.wave_heads, queries=args.wave_queries)
+        summary["matched"] = summary.get("matched", True) and summary["wave"]["golden_match"]
     if args.unit == "core":
         tot = summary["total"]
         summary["wall_clock"] = wall_clock(
@@ -109,6 +117,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print("leopard-rtl: error: the RTL did not match the golden or performance model "
               "(see the summary's 'variants')", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _index_range(text: str) -> tuple[int, int]:
+    """argparse type: ``A:B`` (inclusive) or ``A``, integers >= 0."""
+    lo, _, hi = text.partition(":")
+    try:
+        a, b = int(lo), int(hi or lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B or A (integers), not {text!r}") from None
+    if a < 0 or b < a:
+        raise argparse.ArgumentTypeError(f"expected 0 <= A <= B, not {text!r}")
+    return a, b
+
+
+def _check_wave_args(args: argparse.Namespace) -> None:
+    if args.unit != "core":
+        raise UserError(f"--wave: only --unit core writes waveforms, not {args.unit}")
+    check_out_file(args.wave, "--wave", inputs=(args.trace, args.out))
+    wave_format(args.wave)
 
 
 def _fmax_arg(items: list[str] | None) -> dict[str, float]:
@@ -227,4 +254,12 @@ def register(sub: Any) -> None:
     p.add_argument("--common-clock-mhz", type=positive_float, default=COMMON_CLOCK_MHZ,
                    help=f"core: the common clock of the wall-clock comparison "
                         f"(default {COMMON_CLOCK_MHZ:g})")
+    p.add_argument("--wave", default=None, metavar="FILE.fst|FILE.vcd",
+                   help="core: also write every signal of a LeOPArd run of the chosen heads "
+                        "and queries (Verilator --trace-fst / Icarus -fst, or VCD)")
+    p.add_argument("--wave-heads", type=_index_range, default=None, metavar="A:B",
+                   help="heads in the waveform, inclusive (default: all)")
+    p.add_argument("--wave-queries", type=_index_range, default=None, metavar="A:B",
+                   help="queries in the waveform, inclusive (default: all; a causal trace "
+                        "starts at query 0)")
     p.set_defaults(func=cmd_simulate)

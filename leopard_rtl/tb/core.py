@@ -17,6 +17,7 @@ are offered back to back.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,11 @@ from .toolchain import (
     build_testbench,
     icarus_compat,
     run_stimulus,
+    wave_format,
 )
 
 __all__ = ["simulate", "simulate_variants", "testbench", "write_stimulus", "build",
+           "wave_window", "write_wave",
            "parse_output", "head_registers"]
 
 
@@ -170,16 +173,18 @@ module tb;
 
 
 # ------------------------------------------------------------------ build and run
-def build(cfg: LeopardConfig, simulator: str, build_dir: Path) -> Path:
+def build(cfg: LeopardConfig, simulator: str, build_dir: Path,
+          wave: str | None = None) -> Path:
     """Emit the core and its testbench into ``build_dir`` and compile them (cached).
 
     Returns the Verilator executable or the Icarus ``.vvp``; rebuilt only when the
-    Verilog or the testbench changes.
+    Verilog or the testbench changes. ``wave`` (``".fst"``/``".vcd"``): a build that can
+    write waveforms.
     """
     paths = write_build("core", cfg, Path(build_dir))
     tb = testbench(cfg, load_ports(paths["manifest"]))
     return build_testbench(paths["verilog"], tb, "tb_core.v", simulator, Path(build_dir),
-                           icarus_fix=icarus_compat)
+                           icarus_fix=icarus_compat, wave=wave)
 
 
 def parse_output(lines: list[str], cfg: LeopardConfig, heads: int, n_queries: int
@@ -230,6 +235,61 @@ def run_trace(trace: Trace, cfg: LeopardConfig, *, simulator: str, build_dir: Pa
                          lambda p: write_stimulus(p, trace, golden, cfg),
                          stall_in=stall_in, stall_out=stall_out, seed=seed)
     return parse_output(lines, cfg, trace.heads, trace.n_queries)
+
+
+def wave_window(trace: Trace, heads: tuple[int, int] | None = None,
+                queries: tuple[int, int] | None = None) -> tuple[Trace, dict[str, Any]]:
+    """The part of ``trace`` a waveform covers: heads ``heads[0]..heads[1]`` and queries
+    ``queries[0]..queries[1]`` (inclusive; default all).
+
+    Heads are independent (each reloads K, V and the registers), so any range is exact. A
+    query's visible keys depend on its index in a causal trace, so there the window starts
+    at query 0 and ends at ``queries[1]``, and keeps the keys those queries see (so that
+    ``Nk - Nq``, the causal offset, is the whole trace's).
+    """
+    def rng(sel: tuple[int, int] | None, n: int, what: str) -> tuple[int, int]:
+        lo, hi = sel if sel is not None else (0, n - 1)
+        if not 0 <= lo <= hi < n:
+            raise UserError(f"{trace.source}: --wave-{what} {lo}:{hi} is outside "
+                            f"0:{n - 1}")
+        return lo, hi
+    h0, h1 = rng(heads, trace.heads, "heads")
+    q0, q1 = rng(queries, trace.n_queries, "queries")
+    nk = trace.n_keys
+    if trace.causal:
+        q0 = 0
+        nk = trace.n_keys - trace.n_queries + q1 + 1
+        if nk < 1:            # the window's queries see no key: run them all
+            q1, nk = trace.n_queries - 1, trace.n_keys
+    part = dataclasses.replace(
+        trace, q=trace.q[h0:h1 + 1, q0:q1 + 1], k=trace.k[h0:h1 + 1, :nk],
+        v=trace.v[h0:h1 + 1, :nk], threshold=trace.threshold[h0:h1 + 1],
+        scale_q=trace.scale_q[h0:h1 + 1], scale_k=trace.scale_k[h0:h1 + 1],
+        scale_v=trace.scale_v[h0:h1 + 1])
+    return part.validate(), {"heads": [h0, h1], "queries": [q0, q1]}
+
+
+def write_wave(trace: Trace, cfg: LeopardConfig, wave: Path, *, simulator: str,
+               build_dir: Path, heads: tuple[int, int] | None = None,
+               queries: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Simulate the window :func:`wave_window` of ``trace`` on the core and write every
+    signal to ``wave`` (``.fst``: Verilator ``--trace-fst`` or Icarus ``-fst``; ``.vcd``).
+
+    The window's outputs are checked against the golden model of the same window.
+    Returns the window, the file and whether the outputs matched.
+    """
+    fmt = wave_format(wave)
+    part, window = wave_window(trace, heads, queries)
+    golden = run_golden(part, cfg)
+    exe = build(cfg, simulator, Path(build_dir), wave=fmt)
+    Path(wave).parent.mkdir(parents=True, exist_ok=True)
+    lines = run_stimulus(exe, simulator, Path(build_dir),
+                         lambda p: write_stimulus(p, part, golden, cfg), wave=Path(wave))
+    got = parse_output(lines, cfg, part.heads, part.n_queries)
+    cmp = compare(got, golden)
+    return {"wave": str(wave), "format": fmt, "simulator": simulator, **window,
+            "cycles": [int(c) for c in got["cycles"]],
+            "golden_match": all(v["match"] for v in cmp.values())}
 
 
 def compare(got: dict[str, np.ndarray], golden: GoldenResult) -> dict[str, Any]:

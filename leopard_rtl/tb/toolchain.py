@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import UserError
 
 __all__ = ["SIMULATORS", "TB_FILE_DECLS", "TB_OPEN_FILES", "TB_OUTPUT_PROCESS", "tool",
+           "WAVE_FORMATS", "wave_format",
            "run_tool", "verilator_env", "use_verilator_env", "icarus_compat",
            "verilator_build_args", "build_testbench", "run_testbench", "new_run_dir",
            "run_stimulus"]
@@ -29,11 +30,12 @@ SIMULATORS = ("verilator", "icarus")
 
 #: Declarations and start-up of the file-driven testbenches: ``+stim=`` and ``+out=`` name
 #: the input and output files (opened as ``fd`` and ``fo``), ``+stall_in=``/``+stall_out=``
-#: the percent of cycles each side pauses, ``+limit=`` the cycle at which a run gives up.
+#: the percent of cycles each side pauses, ``+limit=`` the cycle at which a run gives up,
+#: ``+wave=`` a waveform file (every signal below ``tb``; needs a build with ``wave``).
 #: :data:`TB_FILE_DECLS` goes among the module's declarations, :data:`TB_OPEN_FILES` first
 #: in its main ``initial`` block.
 TB_FILE_DECLS = """  integer fd, fo, stall_in, stall_out, limit;
-  reg [8*1024-1:0] stim_path, out_path;
+  reg [8*1024-1:0] stim_path, out_path, wave_path;
 """
 TB_OPEN_FILES = """\
     if (!$value$plusargs("stim=%s", stim_path)) begin $display("no +stim"); $finish; end
@@ -43,7 +45,22 @@ TB_OPEN_FILES = """\
     if (!$value$plusargs("limit=%d", limit)) limit = 2000000000;
     fd = $fopen(stim_path, "r");
     fo = $fopen(out_path, "w");
+    if ($value$plusargs("wave=%s", wave_path)) begin
+      $dumpfile(wave_path);
+      $dumpvars(0, tb);
+    end
 """
+
+#: waveform formats by file suffix, and Verilator's tracing option for each
+WAVE_FORMATS = {".fst": "--trace-fst", ".vcd": "--trace"}
+
+
+def wave_format(path: Path | str) -> str:
+    """The waveform format (``.fst`` or ``.vcd``) of ``path``; a user error otherwise."""
+    suffix = Path(path).suffix
+    if suffix not in WAVE_FORMATS:
+        raise UserError(f"{path}: --wave must end in {' or '.join(WAVE_FORMATS)}")
+    return suffix
 
 #: The output process shared by the file-driven testbenches: ``out`` is ready except in a
 #: random ``stall_out`` percent of cycles; each transfer is logged as ``O <cycle> <hex>``;
@@ -152,7 +169,8 @@ def verilator_build_args() -> list[str]:
 
 def build_testbench(rtl: Path, tb_text: str, tb_name: str, simulator: str,
                     build_dir: Path, *, icarus_fix: Any = None,
-                    extra_sources: dict[str, str] | None = None) -> Path:
+                    extra_sources: dict[str, str] | None = None,
+                    wave: str | None = None) -> Path:
     """Write the testbench ``tb_name`` next to ``rtl`` and compile both (cached).
 
     The build is redone only when the Verilog, the testbench or an extra source changes (a
@@ -160,7 +178,9 @@ def build_testbench(rtl: Path, tb_text: str, tb_name: str, simulator: str,
     after it succeeds, so an interrupted build is never reused). Returns the Verilator
     executable or the Icarus ``.vvp``. ``icarus_fix`` (a function on the Verilog text) is
     applied to a copy for Icarus only; ``extra_sources`` maps file names to Verilog text
-    compiled with the design (e.g. a memory macro's model).
+    compiled with the design (e.g. a memory macro's model). ``wave`` (``".fst"`` or
+    ``".vcd"``, :data:`WAVE_FORMATS`) builds a Verilator model that can trace (a build of
+    its own; Icarus needs none).
     """
     import hashlib
 
@@ -171,6 +191,8 @@ def build_testbench(rtl: Path, tb_text: str, tb_name: str, simulator: str,
     build_dir.mkdir(parents=True, exist_ok=True)
     extra = dict(extra_sources or {})
     stem = Path(tb_name).stem
+    if wave is not None and simulator == "verilator":
+        stem += f"_trace{wave.replace('.', '_')}"
     h = hashlib.sha256(rtl.read_bytes() + tb_text.encode())
     for name in sorted(extra):
         h.update(name.encode() + extra[name].encode())
@@ -186,7 +208,8 @@ def build_testbench(rtl: Path, tb_text: str, tb_name: str, simulator: str,
         if stamp.is_file() and stamp.read_text() == digest and exe.is_file():
             return exe
         stamp.unlink(missing_ok=True)
-        _build(rtl, tb_text, tb_name, simulator, build_dir, extra, icarus_fix, exe)
+        _build(rtl, tb_text, tb_name, simulator, build_dir, extra, icarus_fix, exe,
+               WAVE_FORMATS[wave] if wave else None)
         stamp.write_text(digest)
     return exe
 
@@ -205,13 +228,14 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _build(rtl: Path, tb_text: str, tb_name: str, simulator: str, build_dir: Path,
-           extra: dict[str, str], icarus_fix: Any, exe: Path) -> None:
+           extra: dict[str, str], icarus_fix: Any, exe: Path, trace_arg: str | None) -> None:
     """Compile (no stamp: :func:`build_testbench` removes it before and writes it after)."""
     _write_if_changed(build_dir / tb_name, tb_text)
     for name, text in extra.items():
         _write_if_changed(build_dir / name, text)
     if simulator == "verilator":
-        run_tool([tool("verilator"), *verilator_build_args(), "--top-module", "tb",
+        trace = [trace_arg] if trace_arg else []
+        run_tool([tool("verilator"), *verilator_build_args(), *trace, "--top-module", "tb",
                   "-Mdir", exe.parent.name, "-o", "Vtb", tb_name, rtl.name, *extra],
                  build_dir)
     else:
@@ -236,14 +260,23 @@ def new_run_dir(build_dir: Path) -> Path:
 
 
 def run_testbench(exe: Path, simulator: str, stim: Path, out: Path, *, stall_in: int = 0,
-                  stall_out: int = 0, seed: int = 1) -> list[str]:
-    """Run a testbench built by :func:`build_testbench` on ``stim``; its output's lines."""
+                  stall_out: int = 0, seed: int = 1, wave: Path | None = None) -> list[str]:
+    """Run a testbench built by :func:`build_testbench` on ``stim``; its output's lines.
+
+    ``wave``: also write every signal to this ``.fst`` or ``.vcd`` file (Verilator: the
+    executable must come from a build with the same ``wave`` format).
+    """
     args = [f"+stim={stim.resolve()}", f"+out={out.resolve()}", f"+stall_in={stall_in}",
             f"+stall_out={stall_out}"]
+    if wave is not None:
+        args.append(f"+wave={Path(wave).resolve()}")
     if simulator == "verilator":
         run_tool([str(exe.resolve()), f"+verilator+seed+{seed}", *args], exe.parent)
     else:
-        run_tool([tool("vvp"), "-n", str(exe.resolve()), *args], exe.parent)
+        fst = ["-fst"] if wave is not None and wave_format(wave) == ".fst" else []
+        run_tool([tool("vvp"), "-n", str(exe.resolve()), *fst, *args], exe.parent)
+    if wave is not None and not Path(wave).is_file():
+        raise UserError(f"{simulator} wrote no waveform {wave}")
     if not out.is_file():
         raise UserError(f"{simulator} wrote no output file {out}")
     return out.read_text().splitlines()
