@@ -11,7 +11,7 @@ from sim.golden import exp_lut
 
 from ..config import LeopardConfig
 from . import layouts
-from .carry_save import compress_stage
+from .carry_save import compress_stage, prefix_add
 
 __all__ = ["ExpUnit"]
 
@@ -99,7 +99,8 @@ class ExpUnit(wiring.Component):
         # x = M - S (non-negative: M is the maximum of the query's scores).
         stage()
         xa = Signal(cfg.score_bits, reset_less=True)
-        m.d.sync += xa.eq(self.m - self.i.payload.score)
+        diff = prefix_add(m, self.m, ~self.i.payload.score, cfg.score_bits, 1, name="x")
+        m.d.sync += xa.eq(diff[:cfg.score_bits])
 
         # x * mant: one partial product per mantissa bit, carry-save reduced to two rows.
         w = cfg.exp_arg_bits
@@ -116,7 +117,8 @@ class ExpUnit(wiring.Component):
             n += 1
         stage()
         pb = Signal(w, reset_less=True)
-        m.d.sync += pb.eq(sum(rows[1:], rows[0]))
+        assert len(rows) == 2
+        m.d.sync += pb.eq(prefix_add(m, rows[0], rows[1], w, name="p")[:w])
 
         # Rounding shift, kept to the bits that decide t: t = (y + 1) >> 1 only matters
         # through t mod 2**F and min(t >> F, E + 1); K bits above them tell E + 1 apart
@@ -134,7 +136,7 @@ class ExpUnit(wiring.Component):
 
         # t = (y + 1) >> 1; ipart = min(t >> F, E + 1); LUT[t mod 2**F].
         t = Signal(yw + 1)
-        m.d.comb += t.eq((y + 1) >> 1)
+        m.d.comb += t.eq(prefix_add(m, y, 0, yw, 1, name="inc") >> 1)
         ipart_raw = t >> F
         ipart = Signal(layouts.ipart_bits(cfg))
         with m.If(hi | (ipart_raw > E + 1)):

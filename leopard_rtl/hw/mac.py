@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import LeopardConfig
 from . import layouts
-from .carry_save import compress, compress_stage
+from .carry_save import compress, compress_stage, prefix_add
 
 __all__ = ["ValueAccumulator", "MacLane", "acc_row"]
 
@@ -87,7 +87,7 @@ class ValueAccumulator(wiring.Component):
         with m.If(self.clear):
             m.d.sync += total.eq(0)
         with m.Elif(vq):
-            m.d.sync += total.eq(total + eq)
+            m.d.sync += total.eq(prefix_add(m, total, eq, cfg.sum_bits, name="sum"))
         m.d.comb += self.sum.eq(total)
         for i in range(cfg.head_dim):
             lane = MacLane(cfg)
@@ -169,6 +169,6 @@ class MacLane(wiring.Component):
         m.d.comb += corr.eq(~(self.total << (vb - 1)))
         a, b = compress(m, [s, c, corr], aw, levels=1, name="res")
         res = Signal(signed(aw), reset_less=True)
-        m.d.sync += res.eq(a + b + 1)
+        m.d.sync += res.eq(prefix_add(m, a, b, aw, 1, name="resolve")[:aw])
         m.d.comb += self.acc.eq(res)
         return m

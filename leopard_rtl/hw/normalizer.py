@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import LeopardConfig
 from . import layouts
-from .carry_save import compress
+from .carry_save import compress, prefix_add
 from .mac import acc_row
 
 __all__ = ["RowNormalizer", "NormLane"]
@@ -146,15 +146,18 @@ class NormLane(wiring.Component):
         with m.Elif(step):
             m.d.sync += [ps.eq(a), pc.eq(b)]
         p = Signal(signed(pw), reset_less=True)
-        m.d.sync += p.eq(ps + pc)
+        m.d.sync += p.eq(prefix_add(m, ps, pc, pw, name="resolve")[:pw])
         y_full = Signal(signed(pw))
         m.d.comb += y_full.eq(p >> sh)
         y = Signal(signed(yw), reset_less=True)
         m.d.sync += y.eq(y_full[:yw])
-        with m.If(y > vmax):
+        # Saturate: y fits v_bits when its bits from v_bits-1 up are all equal (OR/AND
+        # reductions, no comparator chain).
+        top = y[cfg.v_bits - 1:]
+        with m.If(~y[-1] & top.any()):
             m.d.comb += self.out.eq(vmax)
-        with m.Elif(y < vmin):
+        with m.Elif(y[-1] & ~top.all()):
             m.d.comb += self.out.eq(vmin)
         with m.Else():
-            m.d.comb += self.out.eq(y)
+            m.d.comb += self.out.eq(y[:cfg.v_bits])
         return m

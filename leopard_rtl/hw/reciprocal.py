@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Const, Module, Mux, Signal, unsigned
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from .carry_save import prefix_add
 
 __all__ = ["leading_one", "RestoringDivider", "Reciprocal"]
 
 
 def leading_one(m: Module, value: Value, width: int, name: str = "lead") -> Signal:
-    """``floor(log2(value))`` as a combinational priority encoder (0 for ``value == 0``)."""
-    out = Signal(max(1, (width - 1).bit_length()), name=name)
-    for b in range(width):          # later (higher) bits take priority
-        with m.If(value[b]):
-            m.d.comb += out.eq(b)
+    """``floor(log2(value))`` (0 for ``value == 0``) by a tree of halves: log-depth."""
+    nb = max(1, (width - 1).bit_length())
+
+    def tree(lo: int, n: int) -> tuple[Value, Value]:
+        """(any bit set, index of the highest set bit relative to lo) of bits lo..lo+n-1."""
+        if n == 1:
+            return value[lo], Const(0, 1)
+        half = 1 << ((n - 1).bit_length() - 1)        # the lower part: a power of two
+        any_lo, idx_lo = tree(lo, half)
+        any_hi, idx_hi = tree(lo + half, n - half)
+        idx = Signal(max(1, (n - 1).bit_length()), name=f"{name}_{lo}_{n}")
+        m.d.comb += idx.eq(Mux(any_hi, idx_hi + half, idx_lo))
+        return any_lo | any_hi, idx
+
+    _, idx = tree(0, width)
+    out = Signal(nb, name=name)
+    m.d.comb += out.eq(idx)
     return out
 
 
@@ -99,11 +113,13 @@ class RestoringDivider(wiring.Component):
         m.d.comb += rem2.eq(rem << 1)
         # 2r - k*divisor for k = 1, 2, 3, each one extra bit for the borrow.
         diffs = []
+        ge = []
         for k, mult in ((1, dsr), (2, dsr << 1), (3, dsr3)):
-            dk = Signal(w + 3, name=f"diff{k}")
-            m.d.comb += dk.eq(rem2 - mult)
-            diffs.append(dk)
-        ge = [~dk[-1] for dk in diffs]           # 2r >= k*divisor
+            mk = Signal(w + 2, name=f"mult{k}")
+            m.d.comb += mk.eq(mult)
+            dk = prefix_add(m, rem2, ~mk, w + 2, 1, name=f"diff{k}")
+            diffs.append(dk[:w + 2])
+            ge.append(dk[w + 2])                 # carry out: 2r >= k*divisor
         k = Signal(2)
         nxt = Signal(w + 2)
         with m.If(ge[2]):
@@ -125,7 +141,8 @@ class RestoringDivider(wiring.Component):
         with m.If(self.start):
             m.d.sync += [rem.eq(self.dividend), dsr.eq(self.divisor), quo.eq(0)]
         with m.If(setup):
-            m.d.sync += [dsr3.eq(dsr + (dsr << 1)), count.eq(n), run.eq(1)]
+            m.d.sync += [dsr3.eq(prefix_add(m, dsr, dsr << 1, w + 2, name="dsr3")[:w + 2]),
+                         count.eq(n), run.eq(1)]
         with m.Elif(run):
             m.d.sync += [rem.eq(nxt << 1), quo.eq((quo << 2) | k),
                          count.eq(count - 1), run.eq(count != 1)]

@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import LeopardConfig
 from . import layouts
+from .carry_save import prefix_add
 
 __all__ = ["SurvivorStore"]
 
@@ -113,10 +114,18 @@ class SurvivorStore(wiring.Component):
         max_next = Signal.like(wr_max)
         ovf_next = Signal()
         max_total = (1 << cfg.key_count_bits) - 1
+        # rec.score > wr_max (signed) by a parallel-prefix subtraction: the carry out of
+        # wr_max - score, both offset to unsigned, is wr_max >= score.
+        sw = cfg.score_bits
+        msb = 1 << (sw - 1)
+        geq = prefix_add(m, wr_max.as_unsigned() ^ msb, ~(rec.score.as_unsigned() ^ msb), sw, 1,
+                         name="max_cmp")[sw]
+        gt = Signal()
+        m.d.comb += gt.eq(~geq)
         m.d.comb += [
             cnt_next.eq(wr_cnt + store),
             total_next.eq(Mux(is_surv & (wr_total != max_total), wr_total + 1, wr_total)),
-            max_next.eq(Mux(store & ((wr_cnt == 0) | (rec.score > wr_max)), rec.score, wr_max)),
+            max_next.eq(Mux(store & ((wr_cnt == 0) | gt), rec.score, wr_max)),
             ovf_next.eq(wr_ovf | (is_surv & ~room)),
             wr.addr.eq(Mux(wr_half, cap, 0) + wr_cnt),
             wr.data.key.eq(rec.key), wr.data.score.eq(rec.score),
