@@ -172,11 +172,14 @@ def evaluate_point(task: dict[str, Any], traces: dict[str, Trace],
     dict
         The record: the task's fields, ``synth`` (``area_um2`` including macros,
         ``fmax_mhz``, ``power_w``, ``clock_ns``, ``cached``) or None, ``traces`` (path ->
-        ``cycles``, ``heads``, ``error_v_lsb``), ``tools``, ``worker`` and ``seconds``.
+        ``cycles``, ``heads``, ``error_v_lsb``), ``tools``, ``worker`` and ``seconds``
+        (wall: ``synth``, ``model``, ``total``; ``cpu``: CPU seconds of the worker and of
+        the tools it ran).
     """
     from .inputs import requantize
 
     t0 = time.monotonic()
+    cpu0 = _cpu_seconds()
     rec: dict[str, Any] = {k: task[k] for k in ("key", "label", "role", "pdk", "knobs")}
     rec["config"] = task["synth_config"]
     rec["tools"] = tool_versions(task["synthesize"])
@@ -205,8 +208,19 @@ def evaluate_point(task: dict[str, Any], traces: dict[str, Trace],
                      "error_v_lsb": float(np.mean(np.abs(o - refs[path])))}
     rec["traces"] = out
     rec["seconds"] = {"synth": round(t1 - t0, 3), "model": round(time.monotonic() - t1, 3),
-                      "total": round(time.monotonic() - t0, 3)}
+                      "total": round(time.monotonic() - t0, 3),
+                      "cpu": round(_cpu_seconds() - cpu0, 3)}
     return rec
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (Yosys, OpenSTA) so far: a
+    point's cost independent of how busy the machine was."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                 resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 # ------------------------------------------------------------------------ client side
@@ -406,6 +420,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, scheduler: str | None = N
                 "seconds": {"run": round(run_s, 2), "total": round(time.monotonic() - t0, 2),
                             "per_point_mean": (round(float(np.mean(
                                 [r["seconds"]["total"] for r in computed])), 3)
+                                if computed else None),
+                            "per_point_cpu_mean": (round(float(np.mean(
+                                [r["seconds"]["cpu"] for r in computed])), 3)
                                 if computed else None)},
                 "workers": (workers or os.cpu_count()) if not scheduler else scheduler})
     if plots and res.get("points") and all(p.get("area_rel") is not None
@@ -522,6 +539,13 @@ def _write_preset(spec: SweepSpec, res: dict[str, Any], path: Path) -> str:
     return str(path)
 
 
+def _dur(seconds: float) -> str:
+    """``seconds`` as ``1.2 h``, ``3.4 min`` or ``5.6 s``."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 def _fmt(v: Any, f: str = ".3f") -> str:
     return "-" if v is None else format(v, f)
 
@@ -536,8 +560,16 @@ def markdown(res: dict[str, Any]) -> str:
          f"{len(sp['traces'])} traces; {c['computed']} computed, {c['cached']} cached, "
          f"{c['failed']} failed, in {res['seconds']['total']} s on {res['workers']} workers "
          f"(mean {res['seconds']['per_point_mean']} s of worker time per computed point).",
-         f"Synthesis at {sp['synth_at']}" if sp["synthesize"] else
-         "Cycles only (no synthesis: no area, clock or energy).", "",
+         f"Synthesis at {sp['synth_at']}." if sp["synthesize"] else
+         "Cycles only (no synthesis: no area, clock or energy).", ""]
+    cpu = res["seconds"].get("per_point_cpu_mean")
+    if cpu:
+        L += [f"Cost: {cpu} CPU s per computed point (the worker and the tools it ran), so "
+              f"1,000 such points take about {_dur(1000 * cpu)} of CPU: "
+              + ", ".join(f"{_dur(1000 * cpu / n)} on {n}" for n in (2, 16, 64))
+              + " single-threaded workers on otherwise idle cores (the tasks are "
+              "independent).", ""]
+    L += [
          "| point | area um^2 | area rel | fmax MHz | wall-clock speedup | cycle speedup | "
          "energy/head nJ | energy red. | error V LSB | Pareto |",
          "|---|---|---|---|---|---|---|---|---|---|"]
