@@ -46,7 +46,8 @@ def _workload(name: str, args: argparse.Namespace, data: Path) -> Any:
         return VitWorkload(epochs=args.epochs or 8, seed=args.seed)
     if name == "memn2n":
         from learn.workloads.memn2n import MemN2NWorkload
-        return MemN2NWorkload(base_steps=args.base_steps or 6000, seed=args.seed)
+        return MemN2NWorkload(base_steps=args.base_steps or 4000, seed=args.seed,
+                              cache=data)
     raise ValueError(name)
 
 
@@ -65,9 +66,9 @@ def _recipe(name: str, args: argparse.Namespace) -> Any:
 
 #: The reported recipe per workload (learn/recipe.py defaults, overridden here).
 DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
-    "vit": {"target": 0.85, "soft_steps": 800, "hard_steps": 800, "batch": 128,
+    "vit": {"target": 0.85, "soft_steps": 400, "hard_steps": 400, "batch": 128,
             "weight_lr": 3e-4},
-    "memn2n": {"target": 0.85, "soft_steps": 1500, "hard_steps": 1500, "batch": 64,
+    "memn2n": {"target": 0.85, "soft_steps": 1000, "hard_steps": 1000, "batch": 64,
                "weight_lr": 2e-3, "weight_decay": 0.0, "clip": 40.0},
     "minilm": {"target": 0.85, "soft_steps": 200, "hard_steps": 200, "batch": 32,
                "weight_lr": 2e-5},
@@ -104,12 +105,15 @@ def _recipe_rows(results: dict[str, Any]) -> list[str]:
             continue
         acc = r["metric"] == "accuracy"
         c = r["paired"]["test"]["pruned_vs_control"]
+        ctl = ("not run (baseline used)" if r.get("control_missing")
+               else _fmt_metric(r, "metric_no_pruning"))
         secs = r["seconds"]
         total = ((secs.get("base") or 0) + sum(secs["prune"].values())
                  + sum(secs["control"].values()) + secs.get("report", 0))
         lines.append(
             f"| {name} | {r['model']}; {r['data']} | {r['metric']} | "
-            f"{_fmt_metric(r, 'metric_base')} | {_fmt_metric(r, 'metric_no_pruning')} | "
+            f"{_fmt_metric(r, 'metric_base')} | "
+            f"{ctl} | "
             f"{_fmt_metric(r, 'metric_learned')} | {_fmt_ci(c, acc)} | "
             f"{c.get('mcnemar_p', float('nan')):.3g} | "
             f"{100 * r['pruned_fraction_total']:.1f} % | {_VERDICT[r['verdict']]} | "
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="ViT baseline epochs (8)")
     ap.add_argument("--base-steps", type=int, default=None,
-                    help="baseline steps (MemN2N 6000, MiniLM 400)")
+                    help="baseline steps (MemN2N 4000, MiniLM 400)")
     ap.add_argument("--target", type=float, default=None, help="target pruned fraction")
     ap.add_argument("--soft-steps", type=int, default=None)
     ap.add_argument("--hard-steps", type=int, default=None)
