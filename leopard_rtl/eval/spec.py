@@ -38,7 +38,7 @@ from sim.trace import load_trace
 
 from ..config import ConfigError, LeopardConfig, preset
 from ..flow.pdk import PDK_NAMES
-from .common import REPO, EvaluationError
+from .common import REPO, EvaluationError, rel
 from .inputs import discover_traces, family_configs
 
 __all__ = ["SweepSpec", "DesignPoint", "SpecError", "load_spec", "parse_spec", "TOP_KEYS",
@@ -115,7 +115,7 @@ class SweepSpec:
         """The spec as given (after defaults), JSON-serializable."""
         return {"path": self.path, "base": self.base, "knobs": self.knobs, "tied": self.tied,
                 "pdk": self.pdks, "synthesize": self.synthesize, "synth_at": self.synth_at,
-                "traces": [str(p) for p in self.trace_paths],
+                "traces": [rel(p) for p in self.trace_paths],
                 "exact_model_only": self.exact_model_only, "reference": self.reference,
                 "choose": self.choose}
 
