@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,39 @@ def _slice(vec: str, offset: int, width: int) -> str:
     return f"{vec}[{offset + width - 1}:{offset}]"
 
 
+def _product_term(tag: str, q: str, k: str, p: int, m: int, rw: int) -> list[str]:
+    """Verilog for ``pw<tag> = q * (k >>> m)`` (``rw`` bits, signed), written as the
+    two's-complement expansion of the top ``p - m`` bits of ``k``: ``-b_(p-1) 2^(r-1) q +
+    sum_j b_j 2^(j-m) q`` (r = p - m), a sum of shifted copies of ``q``. This is an
+    identity of two's complement; :func:`lemma` proves it for every ``q`` and ``k`` against
+    the product ``q * (k >>> m)`` itself (a SAT solver relates shifted sums to the front
+    end's accumulator far faster than to a multiplier)."""
+    r = p - m
+    out = [f"  wire signed [{rw - 1}:0] qx{tag} = {q};"]
+    terms = [f"-({k}[{p - 1}] ? (qx{tag} <<< {r - 1}) : {rw}'sd0)"]
+    for j in range(m, p - 1):
+        terms.append(f"({k}[{j}] ? (qx{tag} <<< {j - m}) : {rw}'sd0)")
+    out.append(f"  wire signed [{rw - 1}:0] pw{tag} = " + " + ".join(terms) + ";")
+    return out
+
+
+def lemma(p: int, rw: int) -> str:
+    """Verilog module ``formal_lemma``: ``ok`` iff :func:`_product_term` equals
+    ``q * (k >>> m)`` for every shift ``m`` (inputs ``q``, ``k``: signed ``p`` bits)."""
+    lines = [f"module formal_lemma(input signed [{p - 1}:0] q, input signed [{p - 1}:0] k, "
+             "output ok);"]
+    checks = []
+    for m in range(p):
+        lines += _product_term(f"_{m}", "q", "k", p, m, rw)
+        lines.append(f"  wire signed [{p - 1}:0] ks_{m} = k >>> {m};")
+        lines.append(f"  wire signed [{2 * p - 1}:0] prod_{m} = q * ks_{m};")
+        lines.append(f"  wire signed [{rw - 1}:0] prw_{m} = prod_{m};")
+        checks.append(f"(pw_{m} == prw_{m})")
+    lines.append("  assign ok = " + " & ".join(checks) + ";")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
 def harness(cfg: LeopardConfig, ports: list[dict[str, Any]]) -> str:
     """Verilog module ``formal_top`` around ``leopard_frontend`` (see the module doc).
 
@@ -112,6 +146,7 @@ def harness(cfg: LeopardConfig, ports: list[dict[str, Any]]) -> str:
         layouts.lane_result(cfg)
     tw = cfg.threshold_bits
     rw = cfg.score_bits + p + 4                      # reference width: no overflow
+    # (prove_terminate's lemma uses the same width)
     row = d * p
     kidx = max(1, (nk - 1).bit_length())
     lines = [
@@ -152,24 +187,24 @@ def harness(cfg: LeopardConfig, ports: list[dict[str, Any]]) -> str:
             f".{pt['name']}({'rst_in' if pt['name'] == 'rst' else pt['name']})"
             for pt in ports) + ");",
     ]
-    # Reference, from the definitions.
+    # Reference, from the definitions, on the inputs sampled at reset (computed once and
+    # registered: later steps only compare).
+    regs: list[str] = []
     for i in range(d):
-        lines.append(f"  wire signed [{p - 1}:0] q{i} = q[{i * p + p - 1}:{i * p}];")
+        lines.append(f"  wire signed [{p - 1}:0] q{i} = q_in[{i * p + p - 1}:{i * p}];")
         lines.append(f"  wire signed [{rw - 1}:0] qw{i} = q{i};")
-    lines.append(f"  wire signed [{rw - 1}:0] thw = th;")
+    lines.append(f"  wire signed [{rw - 1}:0] thw = $signed(th_in);")
     lines.append(f"  wire signed [{rw - 1}:0] qpos = " + " + ".join(
         f"(q{i} > 0 ? qw{i} : {rw}'sd0)" for i in range(d)) + ";")
     for j in range(nk):
         for i in range(d):
             base = j * row + i * p
-            lines.append(f"  wire signed [{p - 1}:0] k{j}_{i} = k[{base + p - 1}:{base}];")
+            lines.append(f"  wire signed [{p - 1}:0] k{j}_{i} = k_in[{base + p - 1}:{base}];")
         for r in range(1, p + 1):
             m = p - r
             terms = []
             for i in range(d):
-                lines.append(f"  wire signed [{p - 1}:0] k{j}_{i}_{r} = k{j}_{i} >>> {m};")
-                lines.append(f"  wire signed [{2 * p - 1}:0] pr{j}_{i}_{r} = q{i} * k{j}_{i}_{r};")
-                lines.append(f"  wire signed [{rw - 1}:0] pw{j}_{i}_{r} = pr{j}_{i}_{r};")
+                lines += _product_term(f"{j}_{i}_{r}", f"q{i}", f"k{j}_{i}", p, m, rw)
                 terms.append(f"pw{j}_{i}_{r}")
             lines.append(f"  wire signed [{rw - 1}:0] a{j}_{r} = " + " + ".join(terms) + ";")
             lines.append(f"  wire signed [{rw - 1}:0] ub{j}_{r} = (a{j}_{r} <<< {m}) + "
@@ -178,8 +213,12 @@ def harness(cfg: LeopardConfig, ports: list[dict[str, Any]]) -> str:
         for r in range(p, 0, -1):
             lines.append(f"  wire [7:0] first{j}_{r} = (ub{j}_{r} < thw) ? 8'd{r} : "
                          f"first{j}_{r + 1};")
-        lines.append(f"  wire [7:0] want_planes{j} = (et & pr) ? first{j}_1 : 8'd{p};")
-        lines.append(f"  wire want_surv{j} = pr ? (a{j}_{p} >= thw) : 1'b1;")
+        lines.append(f"  wire [7:0] ref_planes{j} = (et_in & pr_in) ? first{j}_1 : 8'd{p};")
+        lines.append(f"  wire ref_surv{j} = pr_in ? (a{j}_{p} >= thw) : 1'b1;")
+        lines.append(f"  reg [7:0] want_planes{j}; reg want_surv{j}; "
+                     f"reg signed [{rw - 1}:0] want_s{j};")
+        regs.append(f"want_planes{j} <= ref_planes{j}; want_surv{j} <= ref_surv{j}; "
+                    f"want_s{j} <= a{j}_{p};")
     # Checks on every lane's result in every cycle.
     checks = []
     res_valid = "result__valid"
@@ -198,7 +237,7 @@ def harness(cfg: LeopardConfig, ports: list[dict[str, Any]]) -> str:
         for j in range(nk):
             lines.append(f"  wire bad{n}_{j} = lv{n} & (lk{n} == {j}) & (seen[{j}] | "
                          f"(ls{n} != want_surv{j}) | (lp{n} != want_planes{j}) | "
-                         f"(ls{n} & (lsc{n} != a{j}_{p})));")
+                         f"(ls{n} & (lsc{n} != want_s{j})));")
             checks.append(f"bad{n}_{j}")
         checks.append(f"(lv{n} & (lk{n} >= {nk}))")
     deadline = proof_steps(cfg)
@@ -208,6 +247,7 @@ def harness(cfg: LeopardConfig, ports: list[dict[str, Any]]) -> str:
         "    if (rst_in) begin",
         "      k <= k_in; q <= q_in; th <= th_in; et <= et_in; pr <= pr_in;",
         "      kcount <= 0; qdone <= 0; seen <= 0; step <= 0; bad <= 0;",
+        *(f"      {r}" for r in regs),
         "    end else begin",
         "      if (step != 8'hff) step <= step + 1;",
         "      if (k_load__valid & k_load__ready) kcount <= kcount + 1;",
@@ -238,8 +278,14 @@ def prove_terminate(cfg: LeopardConfig, out_dir: Path, *, timeout: float = 600
     (out_dir / "formal_top.v").write_text(harness(cfg, ports))
     steps = proof_steps(cfg) + 2
     sets = " ".join(f"-set-at {t} rst_in 0" for t in range(2, steps + 1))
+    rw = cfg.score_bits + cfg.qk_bits + 4
+    (out_dir / "formal_lemma.v").write_text(lemma(cfg.qk_bits, rw))
     script = out_dir / "formal.ys"
     script.write_text(
+        f"read_verilog -sv {(out_dir / 'formal_lemma.v').resolve()}\n"
+        "prep -top formal_lemma\n"
+        "sat -prove ok 1 -verify -show-inputs\n"
+        "design -reset\n"
         f"read_verilog -sv {Path(paths['verilog']).resolve()}\n"
         f"read_verilog -sv {(out_dir / 'formal_top.v').resolve()}\n"
         "prep -flatten -top formal_top\n"
@@ -252,6 +298,9 @@ def prove_terminate(cfg: LeopardConfig, out_dir: Path, *, timeout: float = 600
     try:
         run_yosys(script, log, timeout=timeout)
         proven = True
+    except subprocess.TimeoutExpired:
+        raise UserError(f"formal: Yosys sat did not finish within {timeout:g} s for "
+                        f"{cfg.name} (log: {log}); prove a smaller configuration") from None
     except SynthError:
         text = log.read_text(errors="replace") if log.is_file() else ""
         if "proof did fail" not in text and "failed" not in text.lower():
@@ -259,7 +308,7 @@ def prove_terminate(cfg: LeopardConfig, out_dir: Path, *, timeout: float = 600
         proven = False
     secs = time.monotonic() - t0
     text = log.read_text(errors="replace")
-    if proven and not re.search(r"SUCCESS!", text):
+    if proven and len(re.findall(r"SUCCESS!", text)) != 2:
         raise UserError(f"formal: Yosys sat finished without a proof (log: {log})")
     cex = ""
     if not proven:

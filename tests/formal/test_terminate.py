@@ -45,6 +45,20 @@ def test_proof_can_fail(build_root: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert res.counterexample
 
 
+def test_lemma_can_fail(build_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference's two's-complement expansion is itself proven against ``q * (k >>> m)``:
+    an expansion that forgets the sign bit's weight must be refuted."""
+    real = formal._product_term
+
+    def wrong(tag: str, q: str, k: str, p: int, m: int, rw: int) -> list[str]:
+        return [line.replace(f"<<< {p - m - 1})", f"<<< {p - m})", 1)
+                for line in real(tag, q, k, p, m, rw)]
+
+    monkeypatch.setattr(formal, "_product_term", wrong)
+    res = _prove(PROOF_CONFIGS[0], build_root / "formal" / "mutant-lemma")
+    assert not res.proven, f"{res.config}: a wrong expansion was proven (vacuous lemma)"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg_args", PROOF_CONFIGS[1:],
                          ids=lambda c: "d{}p{}k{}l{}".format(*c))
