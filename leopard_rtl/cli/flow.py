@@ -9,8 +9,9 @@
     qflow place-and-route on osu018; DIR/pnr_report.json, DIR/layout.png.
 ``leopard-rtl qor --out DIR``
     the QoR table (docs/QOR.md form) over presets x PDKs x units.
-``leopard-rtl energy --preset P --trace T --pdk L [--unit U] --out DIR``
-    energy per attention head of LeOPArd, pruning-only and the baseline.
+``leopard-rtl energy --preset P --trace T --pdk L [--activity-source saif|vcd|global]
+--out DIR``
+    energy per attention head of LeOPArd, pruning-only and the baseline (docs/ENERGY.md).
 ``leopard-rtl fpga [--preset P (default tiny)] [--device ecp5-25k] [--baud B] --out DIR``
     the core behind a UART on an ECP5 board (ULX3S): synth_ecp5, nextpnr-ecp5, bitstream;
     DIR/fpga_report.json (LUTs, flip-flops, BRAM, DSP, IO, fmax).
@@ -101,6 +102,26 @@ def cmd_energy(args: argparse.Namespace) -> int:
     if args.heads is not None and args.heads > trace.heads:
         raise UserError(f"--heads {args.heads}: the trace {args.trace} has only "
                         f"{trace.heads} heads")
+    if args.activity_source == "saif":
+        from ..flow.energy import head_energy
+
+        if args.simulator != "verilator":
+            raise UserError(f"--simulator {args.simulator}: --activity-source saif needs "
+                            f"verilator (Icarus writes no SAIF)")
+
+        if args.prune_to is not None:
+            from ..flow.energy import prune_to
+
+            trace = prune_to(trace, args.prune_to)
+        res = head_energy(cfg, trace, args.pdk, Path(args.out), heads=args.heads,
+                          clock_ns=args.clock_ns)
+        print(json.dumps({v: {"energy_per_head_pj": round(r["energy_per_head_pj"], 1),
+                              "reduction_vs_baseline": round(
+                                  r["energy_reduction_vs_baseline"], 4),
+                              "split_pj": {k: round(x, 1) for k, x in r["split_pj"].items()},
+                              "clock_ns": round(r["clock_ns"], 3)}
+                          for v, r in res["variants"].items()}, indent=1))
+        return 0
     rep: dict[str, Any] = energy_per_head(
             cfg, Path(args.trace), args.pdk, Path(args.out), unit=args.unit,
             clock_ns=args.clock_ns, activity_source=args.activity_source, heads=args.heads,
@@ -170,11 +191,17 @@ def register(sub: Any) -> None:
     _add_common(p, default_preset="minilm")
     p.add_argument("--trace", required=True, help="trace .npz")
     add_pdk_arg(p, "nangate45")
-    p.add_argument("--activity-source", default="vcd", choices=("vcd", "global"),
-                   help="vcd: per-register activity from an RTL simulation of the trace; "
-                        "global: one average activity (see docs/ENERGY.md)")
+    p.add_argument("--activity-source", default="saif", choices=("saif", "vcd", "global"),
+                   help="saif (default): SRAM accesses counted in a Verilator SAIF run x "
+                        "CACTI energy + per-block logic energy at the simulated activity, "
+                        "clock gating modelled, leakage x time; vcd: the older method (one "
+                        "mean register activity per unit, memories uncharged); global: one "
+                        "average activity (see docs/ENERGY.md)")
     p.add_argument("--heads", type=positive_int, default=None,
                    help="simulate only the first N heads for the activity (default: all)")
+    p.add_argument("--prune-to", type=float, default=None, metavar="F",
+                   help="recalibrate each head's threshold to prune the fraction F of its "
+                        "visible keys (saif only; default: the trace's thresholds)")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
                    help="simulator of the activity run (default: verilator)")
     p.add_argument("--out", required=True, help="output directory")

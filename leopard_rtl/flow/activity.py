@@ -1,14 +1,16 @@
-"""VCDs of the real units running a real trace, for the power flow.
+"""Switching activity (SAIF or VCD) of the real units running a real trace, for the power flow.
 
 The simulation runners (:mod:`leopard_rtl.tb.frontend` / ``backend``) do not dump
 waveforms. This module reuses their generated testbenches and stimulus writers unchanged,
 wraps the testbench in a top module that calls ``$dumpfile``/``$dumpvars`` for the DUT,
 and runs the unit's emitted Verilog on the heads of the trace, with Verilator
-(``--binary --timing --trace``, the default: ~100x faster than Icarus here) or Icarus
+(``--binary --timing``, the default: ~100x faster than Icarus here) writing a SAIF
+(``--trace-saif``: per-bit toggle counts and time high, ~30x smaller than the VCD and
+read in a fraction of the time) or a VCD (``--trace``), or Icarus (VCD only,
 (with :func:`leopard_rtl.tb.toolchain.icarus_compat`, as the runners do; without it a
 configuration whose registers are written with their initial values keeps ``x`` in
-Icarus and never finishes). Returns the VCD, the hierarchical scope of the DUT in it, and
-the heads simulated.
+Icarus and never finishes). Returns the activity file, the hierarchical scope of the DUT in
+it, and the heads simulated.
 
 The coupling is to these runner functions: frontend ``testbench_verilog(cfg, ports)`` and
 ``write_stimulus(path, heads, cfg)``; backend ``front(trace, cfg)``, ``write_stimulus(path,
@@ -18,6 +20,7 @@ score, mask, v, mant, shift, cfg)``, ``testbench(cfg, ports)``; both are module 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,7 +30,7 @@ import numpy as np
 
 from ..errors import LeopardError
 
-__all__ = ["simulate_vcd", "ActivityError"]
+__all__ = ["simulate_vcd", "simulate_activity", "ActivityError"]
 
 
 class ActivityError(LeopardError):
@@ -35,7 +38,8 @@ class ActivityError(LeopardError):
 
 
 def _dump_module(tb_module: str, dut_path: str, vcd: str) -> str:
-    """A top module instantiating the (port-less) testbench and dumping its DUT."""
+    """A top module instantiating the (port-less) testbench and dumping its DUT (Verilator
+    built with ``--trace-saif`` writes the dump as SAIF)."""
     return ("`timescale 1ns/1ps\n"
             "module leopard_vcd_top;\n"
             f"  {tb_module} t ();\n"
@@ -50,14 +54,34 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> None:
 
 
 def _build_and_run(simulator: str, work: Path, sources: list[str], plusargs: list[str],
-                   timeout: float) -> None:
+                   timeout: float, fmt: str = "vcd") -> None:
     from leopard_rtl.tb.toolchain import tool, verilator_build_args
 
     if simulator == "verilator":
+        # The executable depends only on the sources (the stimulus is a run-time file):
+        # built once per source set under build/flow/_activity/<hash>, run in ``work``.
+        import hashlib
+
+        from ..paths import build_root
+
         verilator = tool("verilator")
-        _run([verilator, *verilator_build_args(), "--trace", "--top-module", "leopard_vcd_top",
-              "-Mdir", "obj_dir", "-o", "Vact", *sources], work, timeout)
-        _run([str((work / "obj_dir" / "Vact").resolve()), *plusargs], work, timeout)
+        trace = "--trace-saif" if fmt == "saif" else "--trace"
+        args = [*verilator_build_args(), trace, "--top-module", "leopard_vcd_top"]
+        h = hashlib.sha256(" ".join(args).encode())
+        for src in sources:
+            h.update(src.encode() + b"\0" + (work / src).read_bytes())
+        cache = build_root() / "flow" / "_activity" / h.hexdigest()[:20]
+        exe = cache / "obj_dir" / "Vact"
+        if not exe.is_file():
+            tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for src in sources:
+                shutil.copy(work / src, tmp / src)
+            _run([verilator, *args, "-Mdir", "obj_dir", "-o", "Vact", *sources], tmp, timeout)
+            shutil.rmtree(cache, ignore_errors=True)
+            tmp.rename(cache)
+        _run([str(exe.resolve()), *plusargs], work, timeout)
     elif simulator == "icarus":
         if shutil.which("iverilog") is None or shutil.which("vvp") is None:
             raise ActivityError("Icarus Verilog (iverilog, vvp) not found; "
@@ -69,17 +93,40 @@ def _build_and_run(simulator: str, work: Path, sources: list[str], plusargs: lis
         raise ActivityError(f"simulator must be verilator or icarus, not {simulator!r}")
 
 
+def _unit_ports(unit: str, cfg: Any) -> list[dict[str, Any]]:
+    """The unit's ports (its component is built for its signature only, never elaborated:
+    Amaranth's UnusedElaboratable warning is silenced for it)."""
+    from ..emit import elaborate_unit, ports_of
+
+    comp = elaborate_unit(unit, cfg)
+    comp._MustUse__silence = True
+    return ports_of(comp)
+
+
 def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
                  heads: int | None = None, timeout: float = 3600,
                  simulator: str = "verilator") -> tuple[Path, str, int]:
     """Run ``verilog`` (the emitted ``unit``) on the first ``heads`` heads of ``trace``
     (all when None) with ``simulator``; returns (VCD, DUT scope in it, heads simulated)."""
-    from ..emit import elaborate_unit, ports_of
+    return simulate_activity(unit, trace, cfg, work, verilog, heads=heads, timeout=timeout,
+                             simulator=simulator, fmt="vcd")
+
+
+def simulate_activity(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
+                      heads: int | None = None, timeout: float = 3600,
+                      simulator: str = "verilator", fmt: str = "saif"
+                      ) -> tuple[Path, str, int]:
+    """As :func:`simulate_vcd`, writing ``fmt`` (``saif``: Verilator only, or ``vcd``);
+    returns (activity file, DUT scope in it, heads simulated)."""
     from ..tb.toolchain import icarus_compat
 
+    if fmt not in ("saif", "vcd"):
+        raise ActivityError(f"activity format must be saif or vcd, not {fmt!r}")
+    if fmt == "saif" and simulator != "verilator":
+        raise ActivityError(f"SAIF activity needs --simulator verilator, not {simulator!r}")
     n_heads = trace.heads if heads is None else max(1, min(heads, trace.heads))
     work.mkdir(parents=True, exist_ok=True)
-    vcd = work / "activity.vcd"
+    vcd = work / f"activity.{fmt}"
     vcd.unlink(missing_ok=True)
     rtl = work / "dut.v"
     text = Path(verilog).read_text()
@@ -96,7 +143,7 @@ def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
         head_list = [{"k": trace.k[h], "q": trace.q[h], "n_visible": n_visible,
                       "threshold": np.full(nq, th[h]), "et": cfg.early_termination,
                       "pr": cfg.pruning} for h in range(n_heads)]
-        (work / "tb.v").write_text(rf.testbench_verilog(cfg, ports_of(elaborate_unit(unit, cfg))))
+        (work / "tb.v").write_text(rf.testbench_verilog(cfg, _unit_ports(unit, cfg)))
         rf.write_stimulus(work / "stim.txt", head_list, cfg)
         tb_module, dut_path, plusargs = "tb", "dut", ["+stim=stim.txt", "+out=out.txt"]
     elif unit == "backend":
@@ -106,12 +153,12 @@ def simulate_vcd(unit: str, trace: Any, cfg: Any, work: Path, verilog: Path,
         sl = slice(0, n_heads)
         rb.write_stimulus(work / "stim.txt", fe["score"][sl], fe["mask"][sl], trace.v[sl],
                           fe["mant"][sl], fe["shift"][sl], cfg)
-        (work / "tb.v").write_text(rb.testbench(cfg, ports_of(elaborate_unit(unit, cfg))))
+        (work / "tb.v").write_text(rb.testbench(cfg, _unit_ports(unit, cfg)))
         tb_module, dut_path, plusargs = "tb", "dut", ["+stim=stim.txt", "+out=out.txt"]
     else:
         raise ActivityError(f"no activity testbench for unit {unit!r} (frontend, backend)")
     (work / "dump.v").write_text(_dump_module(tb_module, dut_path, vcd.name))
-    _build_and_run(simulator, work, ["dump.v", "tb.v", rtl.name], plusargs, timeout)
+    _build_and_run(simulator, work, ["dump.v", "tb.v", rtl.name], plusargs, timeout, fmt)
     if not vcd.is_file():
-        raise ActivityError(f"simulation wrote no VCD in {work}")
+        raise ActivityError(f"simulation wrote no {fmt.upper()} in {work}")
     return vcd, f"leopard_vcd_top.t.{dut_path}", n_heads

@@ -35,8 +35,8 @@ import numpy as np
 from .pdk import Pdk
 from .synth import sequential_cells
 
-__all__ = ["vcd_activity", "activity_tcl", "energy_per_head", "unit_energy", "flop_outputs",
-           "PIN_ACTIVITY_PROC"]
+__all__ = ["vcd_activity", "saif_activity", "read_activity", "activity_tcl", "energy_per_head",
+           "unit_energy", "flop_outputs", "PIN_ACTIVITY_PROC"]
 
 
 def vcd_activity(vcd: Path, root: str = "", clock: str = "clk"
@@ -118,6 +118,65 @@ def vcd_activity(vcd: Path, root: str = "", clock: str = "clk"
                 key = f"{path}[{bit}]" if w > 1 else path
                 out[key] = (float(t[i]), float(h[i]))
     return out, cycles
+
+
+_SAIF_NET = re.compile(r"^\s*\((\S+)\s+\(T0 (\d+)\)\s+\(T1 (\d+)\).*?\(TC (\d+)\)")
+
+
+def saif_activity(saif: Path, root: str = "", clock: str = "clk"
+                  ) -> tuple[dict[str, tuple[float, float]], int]:
+    """Per-bit (toggles per cycle, duty) of every net in a SAIF, and the cycle count.
+
+    The SAIF counterpart of :func:`vcd_activity`, with the same keys: ``root`` is the
+    DUT's instance path (``leopard_vcd_top.t.dut``; empty: the first instance), names below
+    it are joined with ``.``, bits as ``name[i]``. Cycles are the rising edges of the DUT's
+    ``clock`` (half its toggle count, rounded up: it starts low); toggles per cycle is the
+    net's toggle count (``TC``) over the cycles, duty its time high (``T1``) over the
+    duration. Verilator writes one net per line, which this reader relies on.
+    """
+    want = root.split(".") if root else None
+    stack: list[str] = []
+    in_net: list[bool] = []
+    raw: dict[str, tuple[int, int]] = {}
+    duration = 0
+    with open(saif) as fh:
+        for line in fh:
+            t = line.strip()
+            if t.startswith("(INSTANCE"):
+                stack.append(t.split()[1].replace("\\", ""))
+                in_net.append(False)
+            elif t.startswith("(NET"):
+                in_net.append(True)
+            elif t == ")":
+                if in_net:
+                    if not in_net.pop():
+                        stack.pop()
+            elif t.startswith("(DURATION"):
+                duration = int(t.split()[1].rstrip(")"))
+            elif in_net and in_net[-1]:
+                m = _SAIF_NET.match(t)
+                if m is None:
+                    continue
+                base = want if want is not None else stack[:1]
+                if stack[:len(base)] != base:
+                    continue
+                name = m.group(1).replace("\\", "")
+                path = ".".join(stack[len(base):] + [name])
+                raw[path] = (int(m.group(4)), int(m.group(3)))
+    if clock not in raw:
+        raise ValueError(f"{saif}: no {clock!r} net in instance {root or '(top)'}")
+    cycles = (raw[clock][0] + 1) // 2
+    n = max(cycles, 1)
+    dur = max(duration, 1)
+    return {k: (tc / n, t1 / dur) for k, (tc, t1) in raw.items()}, cycles
+
+
+def read_activity(path: Path, root: str = "", clock: str = "clk"
+                  ) -> tuple[dict[str, tuple[float, float]], int]:
+    """:func:`saif_activity` or :func:`vcd_activity`, by the file's suffix."""
+    if Path(path).suffix == ".saif":
+        return saif_activity(path, root, clock)
+    return vcd_activity(path, root, clock)
 
 
 def _vcd_changes(lines: Any) -> Any:
