@@ -40,9 +40,11 @@ def register(sub: Any) -> None:
     rtl.add_argument("--rtl-mode", default=None, choices=("none", "one", "all"),
                      help="RTL check on no trace, the smallest one (default) or all")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
-    p.add_argument("--energy", default="ref", choices=("none", "ref", "full"),
-                   help="ref (default): synthesize the 3 variants of the smallest-d family "
-                        "only; full: every family (slow); none: skip")
+    p.add_argument("--energy", default="access", choices=("none", "access", "ref", "full"),
+                   help="access (default): every trace by SRAM accesses x CACTI energy + "
+                        "per-block gated logic at simulated activity + leakage x time "
+                        "(docs/ENERGY.md; slow); ref: uniform activity 0.1, the 3 variants "
+                        "of the smallest-d family only; full: ref on every family; none: skip")
     add_pdk_arg(p, "nangate45")
     p.add_argument("--learn-results", default=None,
                    help="learned-threshold results (default results/learn/results.json)")

@@ -17,7 +17,7 @@ from ..flow.qor import BUFFER_BLOCKS
 from ..flow.run import emit_unit, flow_fingerprint, synth_unit
 from .common import VARIANTS, progress
 
-__all__ = ["PowerInfo", "synth_cached", "synth_power", "energy_rows"]
+__all__ = ["PowerInfo", "synth_cached", "synth_power", "energy_rows", "access_energy_rows"]
 
 
 # ------------------------------------------------------------------------ energy
@@ -121,4 +121,28 @@ def energy_rows(cycles: dict[str, list[int]], power: dict[str, PowerInfo]
     base = rows["baseline"]["energy_per_head_nj"]
     for v in VARIANTS:
         rows[v]["reduction_vs_baseline"] = base / rows[v]["energy_per_head_nj"]
+    return rows
+
+
+def access_energy_rows(trace: Any, cfg: LeopardConfig, pdk: str, out_dir: Path, *,
+                       synth_cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Energy per head (nJ) of each variant on ``trace`` by the access method
+    (:func:`leopard_rtl.flow.energy.head_energy`: SRAM accesses counted in a simulation of
+    the RTL x CACTI energy, per-block logic energy at the simulated activity with clock
+    gating modelled, leakage x time at each design's own clock), split into
+    :data:`~leopard_rtl.flow.energy.CATEGORIES`; same keys as :func:`energy_rows`."""
+    from ..flow.energy import head_energy
+
+    res = head_energy(cfg, trace, pdk, out_dir, synth_cache=synth_cache)
+    rows: dict[str, Any] = {}
+    for v in VARIANTS:
+        r = res["variants"][v]
+        rows[v] = {"energy_per_head_nj": r["energy_per_head_pj"] / 1e3,
+                   "split_nj": {k: x / 1e3 for k, x in r["split_pj"].items()},
+                   "energy_ungated_nj": r["energy_ungated_per_head_pj"] / 1e3,
+                   "clock_ns": r["clock_ns"],
+                   "reduction_vs_baseline": r["energy_reduction_vs_baseline"]}
+    rows["method"] = "access"
+    rows["power_from"] = cfg.name
+    rows["absolute"] = True
     return rows

@@ -13,8 +13,10 @@ layer and are skipped):
 * **cycles** (:mod:`.cycles`) of LeOPArd, pruning-only and the baseline from the
   performance model, cycle-exact against the core RTL; with ``--rtl`` every trace (by
   default the smallest one) also runs on the core RTL and the cycles are compared;
-* **energy per head** (:mod:`.energy`) = power of the synthesized core netlist (Yosys +
-  OpenSTA, activity 0.1 on every net) x model cycles x clock period, split by area;
+* **energy per head** (:mod:`.energy`): SRAM accesses counted in a simulation of the
+  RTL x CACTI energy + per-block logic energy at the simulated activity (clock gating
+  modelled) + leakage x time (``--energy access``, the default; docs/ENERGY.md), or the
+  older power of the synthesized core at activity 0.1 x model cycles (``ref``/``full``);
 * **accuracy** with and without learned pruning from ``results/learn/results.json``;
 * **report** (:mod:`.report`) and **plots** (:mod:`.plots`).
 
@@ -36,7 +38,7 @@ from sim.trace import Trace, load_trace
 from ..config import ConfigError
 from .common import REPO, VARIANTS, EvaluationError, progress, rel, to_json
 from .cycles import rtl_check, speedups, trace_cycles
-from .energy import PowerInfo, energy_rows, synth_power
+from .energy import PowerInfo, access_energy_rows, energy_rows, synth_power
 from .inputs import (
     accuracy_table,
     discover_traces,
@@ -55,7 +57,7 @@ __all__ = ["evaluate", "main_evaluate", "parse_rtl"]
 # ------------------------------------------------------------------------ main flow
 def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[str] = (),
              traces_root: Path | None = None, only: Sequence[str] = (),
-             rtl: str = "one", simulator: str = "verilator", energy: str = "ref",
+             rtl: str = "one", simulator: str = "verilator", energy: str = "access",
              pdk: str = "nangate45", learn_results: Path | None = None,
              qor_json: Path | None = None, build_dir: Path | None = None,
              plots: bool = True, quiet: bool = False, with_sweep: bool = False
@@ -66,7 +68,12 @@ def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[st
     ----------
     rtl : ``"none"``, ``"one"`` (the smallest trace) or ``"all"``
         Which traces also run through the core RTL to check the model's cycles.
-    energy : ``"none"``, ``"ref"`` or ``"full"``
+    energy : ``"none"``, ``"access"``, ``"ref"`` or ``"full"``
+        ``access`` (default): every trace, every variant, by
+        :func:`leopard_rtl.flow.energy.head_energy` (SRAM accesses counted in a SAIF
+        simulation of the RTL x CACTI energy per access, per-block logic energy at the
+        simulated activity with clock gating modelled, leakage x time at each design's
+        own clock; docs/ENERGY.md). The older uniform-activity modes follow.
         ``ref``: synthesize the three variants of the family with the smallest head_dim
         only; traces of that family get their energy from its powers, the others from the
         same powers (their rows say ``absolute: false``: the per-head energy then is that
@@ -81,7 +88,7 @@ def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[st
     qor_json = Path(qor_json) if qor_json else REPO / "docs/qor.json"
     build_dir = Path(build_dir) if build_dir else REPO / "build/eval"
     for name, val, ok in (("rtl", rtl, ("none", "one", "all")),
-                          ("energy", energy, ("none", "ref", "full"))):
+                          ("energy", energy, ("none", "access", "ref", "full"))):
         if val not in ok:
             raise EvaluationError(f"--{name} must be one of {', '.join(ok)}, not {val!r}")
     paths = discover_traces(traces_root, only)
@@ -134,7 +141,17 @@ def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[st
 
     # ---- energy
     energy_res: dict[str, Any] = {"mode": energy, "pdk": pdk, "families": {}}
-    if energy != "none":
+    if energy == "access":
+        cache: dict[str, Any] = {}
+        for i, (p, r) in enumerate(zip(paths, rows, strict=True)):
+            t = traces[str(p)]
+            cfg = fams[t.head_dim]
+            progress(f"[energy {i + 1}/{n}] {rel(p)}: SRAM accesses + gated logic + "
+                     f"leakage, 3 variants x 2 units on {pdk} ...", quiet)
+            r["energy"] = access_energy_rows(
+                requantize(t, cfg.qk_bits, cfg.v_bits), cfg, pdk,
+                build_dir / "energy" / f"{r['workload']}-{r['layer']}", synth_cache=cache)
+    elif energy != "none":
         ds = sorted(fams) if energy == "full" else [min(fams)]
         for d in ds:
             cfg = fams[d]

@@ -88,8 +88,7 @@ def write_plots(res: dict[str, Any], out_dir: Path) -> list[str]:
         from matplotlib.patches import Patch
         for off, v, hatch in ((-0.2, "leopard", ""), (0.2, "baseline", "//")):
             bottom = np.zeros(len(names))
-            for part, col in (("frontend", "tab:blue"), ("backend", "tab:orange"),
-                              ("buffers", "tab:green")):
+            for part, col in _energy_parts(res):
                 vals = np.array([wls[w]["energy_split_nj"][v][part] for w in names]) / norm
                 ax.bar(xs + off, vals, 0.4, bottom=bottom, color=col, hatch=hatch,
                        edgecolor="k", lw=0.3)
@@ -105,9 +104,8 @@ def write_plots(res: dict[str, Any], out_dir: Path) -> list[str]:
         ax.set_ylabel("energy per head / baseline's")
         ax.set_ylim(0, 1.15)
         ax.set_title("Energy per head")
-        handles = [Patch(facecolor=c, edgecolor="k", lw=0.3, label=part) for part, c in
-                   (("front end", "tab:blue"), ("back end", "tab:orange"),
-                    ("buffers", "tab:green"))]
+        handles = [Patch(facecolor=c, edgecolor="k", lw=0.3, label=part.replace("_", " "))
+                   for part, c in _energy_parts(res)]
         handles += [Patch(facecolor="white", edgecolor="k", lw=0.3, label="LeOPArd (left)"),
                     Patch(facecolor="white", edgecolor="k", lw=0.3, hatch="//",
                           label="baseline (right)")]
@@ -169,8 +167,24 @@ def write_plots(res: dict[str, Any], out_dir: Path) -> list[str]:
     return paths
 
 
+def _energy_parts(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """(split key, colour) of the energy figure, in the split's order."""
+    keys = list(res["traces"][0]["energy"]["leopard"]["split_nj"])
+    cols = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:gray",
+            "tab:brown", "tab:olive"]
+    return list(zip(keys, cols, strict=False))
+
+
 def _energy_caption(res: dict[str, Any]) -> str:
     """The energy figure's method: library, clock, activity, what the split means."""
+    if res.get("energy", {}).get("mode") == "access":
+        return ("Energy per attention head by simulated work (docs/ENERGY.md): SRAM "
+                "accesses counted in a Verilator SAIF simulation of the RTL on each trace x "
+                f"CACTI 7 energy per access ({res['energy']['pdk']} node); logic energy per "
+                "block from OpenSTA cell powers at the block's simulated register activity, "
+                "clock power only in cycles the block's gating enable is on (clock gating "
+                "modelled, not in the RTL); leakage x cycles x each design's own clock "
+                "period. Normalized to the baseline. " + BASELINE + ".")
     fams = res.get("energy", {}).get("families", {})
     infos = [v for fam in fams.values() for v in fam.values() if isinstance(v, dict)]
     pdks = sorted({str(i.get("pdk")) for i in infos}) or ["?"]

@@ -14,6 +14,42 @@ from .cycles import COMMON_CLOCK_MHZ, wall_clock
 __all__ = ["summarize", "wall_clock_rows", "write_report", "PAPER_COMPARISON"]
 
 
+def _access_energy_section(res: dict[str, Any]) -> list[str]:
+    """The energy section for ``--energy access`` (docs/ENERGY.md)."""
+    s = res["summary"]
+    cats = list(res["traces"][0]["energy"]["leopard"]["split_nj"])
+    L = ["", "## Energy per head", "",
+         "Method `access` (docs/ENERGY.md): SRAM accesses counted in a Verilator SAIF "
+         "simulation of each unit's RTL on the trace (K planes read, K/V rows loaded, V rows "
+         "and survivors read, survivor writes) x CACTI 7 energy per access at the library's "
+         f"node ({res['energy']['pdk']}); logic energy per block from OpenSTA cell powers "
+         "of the synthesized netlist (memories as macros) at each block's simulated "
+         "register activity, clock power charged only in the cycles the block's gating "
+         "enable is on (clock gating modelled, not in the RTL); leakage (logic + SRAM) x "
+         "the core's cycles per head x each design's own clock period. Split in nJ/head.", "",
+         "| workload | layer | variant | nJ/head | " + " | ".join(cats) +
+         " | ungated nJ | clock ns | reduction |",
+         "|---|---|---|---|" + "---|" * len(cats) + "---|---|---|"]
+    for r in res["traces"]:
+        e = r["energy"]
+        for v in VARIANTS:
+            x = e[v]
+            L.append(f"| {r['workload']} | {r['layer']} | {v} | "
+                     f"{x['energy_per_head_nj']:.2f} | "
+                     + " | ".join(f"{x['split_nj'][c]:.2f}" for c in cats)
+                     + f" | {x.get('energy_ungated_nj', float('nan')):.2f} | "
+                     f"{x.get('clock_ns', float('nan')):.3f} | "
+                     f"{x['reduction_vs_baseline']:.3f} |")
+    L += ["", "| workload | geomean energy reduction | LeOPArd split nJ (" + " / ".join(cats)
+          + ") | baseline split nJ |", "|---|---|---|---|"]
+    for wl, w in s["workloads"].items():
+        a, b = w["energy_split_nj"]["leopard"], w["energy_split_nj"]["baseline"]
+        L.append(f"| {wl} | {w['energy_reduction']:.3f} | "
+                 + " / ".join(f"{a[c]:.2f}" for c in cats) + " | "
+                 + " / ".join(f"{b[c]:.2f}" for c in cats) + " |")
+    return L
+
+
 def summarize(rows: list[dict[str, Any]], accuracy: dict[str, Any],
              with_energy: bool) -> dict[str, Any]:
     s: dict[str, Any] = {
@@ -36,7 +72,7 @@ def summarize(rows: list[dict[str, Any]], accuracy: dict[str, Any],
                                              for r in rs])
             w["energy_split_nj"] = {v: {k: float(np.mean([r["energy"][v]["split_nj"][k]
                                                           for r in rs]))
-                                        for k in ("frontend", "backend", "buffers")}
+                                        for k in rs[0]["energy"][v]["split_nj"]}
                                     for v in VARIANTS}
         if wl in accuracy:
             w["accuracy"] = accuracy[wl]
@@ -166,7 +202,9 @@ def write_report(res: dict[str, Any], path: Path) -> None:
     for wl, w in s["workloads"].items():
         L.append(f"| {wl} | {w['speedup']:.3f} | {w['speedup_pruning_only']:.3f} | "
                  f"{100 * w['pruned_fraction']:.1f} % | {w['mean_planes']:.2f} |")
-    if "geomean_energy_reduction" in s:
+    if "geomean_energy_reduction" in s and res["energy"]["mode"] == "access":
+        L += _access_energy_section(res)
+    elif "geomean_energy_reduction" in s:
         L += ["", "## Energy per head", "",
               "Energy/head = total power of the synthesized core netlist (Yosys 0.70 + "
               f"OpenSTA, {res['energy']['pdk']}, activity 0.1 on every net, memories of "
