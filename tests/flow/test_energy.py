@@ -42,7 +42,8 @@ def _counts(unit: str, cfg, trace, out: Path) -> dict[str, float]:
             for name, (pat, *_rest) in ACCESSES[unit].items()}
 
 
-@pytest.mark.parametrize("variant", ["leopard", "baseline"])
+@pytest.mark.parametrize("variant", ["leopard",
+                                     pytest.param("baseline", marks=pytest.mark.slow)])
 def test_access_counts_match_golden(variant: str, build_root: Path, seed: int) -> None:
     require_tool("verilator")
     cfg = preset("tiny")
