@@ -15,7 +15,8 @@ so in :attr:`SramCost.source`. Results are cached per CACTI input
 
 :func:`design_memories` lists the design's buffers as 1-read/1-write macros: the K
 buffer's banks (one per bit-plane, replicated per lane: ``memory="macro"``'s
-organisation), the V buffer and the two halves of the survivor store.
+organisation), the V buffer and the survivor store (one memory holding both halves, as
+the RTL builds it).
 
 ``python -m leopard_rtl.flow.sram --build`` builds CACTI (``make setup`` runs it).
 """
@@ -257,7 +258,7 @@ def design_memories(cfg: Any) -> list[Memory]:
     return ([Memory(f"kbuf.bank{b}", "kbuf", cfg.max_keys, cfg.head_dim, cfg.lanes)
              for b in range(cfg.qk_bits)]
             + [Memory("vbuf", "vbuf", cfg.max_keys, cfg.head_dim * cfg.v_bits, 1),
-               Memory("sstore", "sstore", cfg.survivor_capacity, surv_bits, 2)])
+               Memory("sstore", "sstore", 2 * cfg.survivor_capacity, surv_bits, 1)])
 
 
 def pdk_node_nm(pdk_name: str) -> float:

@@ -46,7 +46,7 @@ def test_design_memories_minilm() -> None:
     assert all((m.words, m.bits, m.copies) == (cfg.max_keys, cfg.head_dim, cfg.lanes)
                for m in banks)
     assert (mems["vbuf"].words, mems["vbuf"].bits) == (cfg.max_keys, cfg.head_dim * cfg.v_bits)
-    assert mems["sstore"].copies == 2
+    assert (mems["sstore"].words, mems["sstore"].copies) == (2 * cfg.survivor_capacity, 1)
     assert pdk_node_nm("nangate45") == 45 and pdk_node_nm("osu018") == 180
 
 
