@@ -12,12 +12,23 @@ steps for standalone use) is::
     abc -D <period in lib units> -liberty <each liberty>
     setundef -zero ; opt_clean
     stat -json -liberty ...             ; per-module area (hierarchical split)
-    flatten ; opt_clean ; stat -json    ; the totals
+    flatten ; opt_clean -purge
+    splitnets ; opt_clean -purge        ; one-bit nets: no ``assign {a, b} = {c, d};``
+    hilomap -singleton (tie cells)      ; constants from the library's tie-high/low cells
+    insbuf -buf <buffer>                ; a buffer for every wire-to-wire assignment
+    autoname                            ; internal cells and nets named after the public
+                                        ; (hierarchical) nets they drive: block names in
+                                        ; timing paths
+    stat -json                          ; the totals
     write_verilog -noattr -noexpr       ; netlist for OpenSTA
     [fan-out repair in Python: buffer trees on nets with > 16 loads, leopard_rtl.flow.fanout]
 
 Hierarchy is kept through mapping (ORFS ``SYNTH_HIERARCHICAL=1`` style), so no logic is
-shared across block boundaries and the per-block areas add up to the total. Nets keep one
+shared across block boundaries and the per-block areas add up to the total (tie cells and
+the buffers ``insbuf`` adds after flattening are the ``(ties, assign buffers)`` entry). The
+netlist steps after flattening are those of ORFS, OpenLane and Hammer (``splitnets``,
+``hilomap``, ``insbuf``); the tie cells and buffer are found in the liberty
+(:func:`tie_cells`, :func:`~leopard_rtl.flow.fanout.pick_buffer`). Nets keep one
 public RTL name each (``opt_clean -purge`` keeps public names of driven nets and drops only
 unused aliases), which is what the power flow uses to map simulation activity onto the netlist.
 
@@ -45,7 +56,7 @@ from ..progress import stage
 from .pdk import PDKS, Pdk
 
 __all__ = ["SynthResult", "yosys_script", "run_yosys", "synthesize", "SynthError",
-           "sram_area_um2", "hier_areas"]
+           "sram_area_um2", "hier_areas", "tie_cells"]
 
 
 class SynthError(LeopardError):
@@ -148,6 +159,10 @@ def yosys_script(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *,
     """The Yosys script text (see the module docstring)."""
     libs = " ".join(f"-liberty {_q(p)}" for p in pdk.liberty)
     dont = " ".join(f"-dont_use {c}" for c in pdk.dont_use)
+    from .fanout import pick_buffer, read_liberty_cells
+    cells = read_liberty_cells(pdk.liberty)
+    buf = pick_buffer(cells, pdk.dont_use)
+    hi, lo = tie_cells(cells, pdk.dont_use)
     lines = [f"read_verilog -sv {_q(verilog)}"]
     for s in stubs or []:
         lines.append(f"read_verilog -lib -sv {_q(s)}")
@@ -181,9 +196,34 @@ def yosys_script(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *,
               # -purge drops alias wires (OpenSTA cannot read concatenations on the left
               # of an assign); every net keeps one public name when it has one.
               "opt_clean -purge",
+              # One-bit nets: write_verilog then never writes a concatenation on the
+              # left of an assign (OpenSTA reads none).
+              "splitnets",
+              "opt_clean -purge"]
+    if hi and lo:
+        lines.append(f"hilomap -singleton -hicell {hi[0]} {hi[1]} -locell {lo[0]} {lo[1]}")
+    lines += [f"insbuf -buf {buf.name} {buf.inputs[0]} {next(iter(buf.outputs))}",
+              "autoname",
               f"tee -q -o {_q(out_dir / 'stat.json')} stat -json {libs}",
               f"write_verilog -noattr -noexpr -nohex -nodec {_q(out_dir / 'netlist.v')}"]
     return "\n".join(lines) + "\n"
+
+
+def tie_cells(cells: dict[str, Any], dont_use: tuple[str, ...] | list[str] = ()
+              ) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """``(cell, pin)`` of the smallest tie-high and tie-low cells of a library (cells with
+    no input whose output function is ``1`` or ``0``); ``None`` where there is none."""
+    import fnmatch
+    found: dict[str, list[tuple[float, str, str]]] = {"1": [], "0": []}
+    for c in cells.values():
+        if c.inputs or any(fnmatch.fnmatch(c.name, p) for p in dont_use):
+            continue
+        for pin, func in c.outputs.items():
+            f = func.strip().strip("()").strip()
+            if f in found:
+                found[f].append((c.area, c.name, pin))
+    pick = {k: (min(v)[1], min(v)[2]) if v else None for k, v in found.items()}
+    return pick["1"], pick["0"]
 
 
 def memory_widths(verilog: Path) -> set[int]:
@@ -199,9 +239,13 @@ def run_yosys(script: Path, log: Path, timeout: float = 3600) -> float:
     """Run a Yosys script with pyosys in a child process; seconds taken."""
     t0 = time.monotonic()
     with open(log, "w") as fh:
-        proc = subprocess.run([sys.executable, "-c", _PY_RUNNER, str(script)], stdout=fh,
-                              stderr=subprocess.STDOUT, timeout=timeout,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            proc = subprocess.run([sys.executable, "-c", _PY_RUNNER, str(script)], stdout=fh,
+                                  stderr=subprocess.STDOUT, timeout=timeout,
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except subprocess.TimeoutExpired:
+            raise SynthError(f"yosys ran past its time limit of {timeout:.0f} s "
+                             f"(log: {log})") from None
     text = log.read_text(errors="replace")
     err = re.search(r"^ERROR: .*$", text, re.M)
     if proc.returncode != 0 or err:
@@ -289,9 +333,15 @@ def synthesize(verilog: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: fl
     seq = sequential_cells(pdk.liberty)
     flops = sum(n for c, n in cbt.items() if c in seq)
     blocks, modules = hier_areas(hier, top)
+    extra = float(design.get("area", 0.0)) - sum(blocks.values())
+    if extra > 1e-6:
+        blocks["(ties, assign buffers)"] = extra
     macros = _macros(out_dir, pdk.name)
     net = out_dir / "netlist.v"
-    text = split_concat_assigns(net.read_text())
+    text = net.read_text()
+    if re.search(r"^\s*assign\s*\{", text, re.M):
+        raise SynthError(f"netlist: a concatenation on the left of an assign after "
+                         f"splitnets (OpenSTA cannot read it): {net}")
     # OpenSTA reads no parameters on instances; the macros become black boxes there.
     text = re.sub(rf"({_MACRO_TYPE}|\\\$paramod\S*{_MACRO_TYPE}\S*)\s*#\(.*?\n\s*\)\s*(\S+\s*\()",
                   rf"{_MACRO_TYPE} \2", text, flags=re.S)
@@ -332,61 +382,3 @@ def sequential_cells(liberty: list[Path]) -> set[str]:
             if re.search(r"^\s*(ff|latch|ff_bank|latch_bank)\s*\(", text[pos:end], re.M):
                 out.add(name)
     return out
-
-
-_DECL = re.compile(r"^\s*(?:wire|input|output|inout)\s+(?:\[(\d+):(\d+)\]\s+)?(\\\S+|\w+)\s*;",
-                   re.M)
-_OPER = re.compile(r"(\d+)'b([01xz]+)|(\\\S+|[A-Za-z_][\w$]*)\s*(?:\[(\d+)(?::(\d+))?\])?")
-
-
-def split_concat_assigns(text: str) -> str:
-    """Rewrite ``assign {a, b} = {c, d};`` as one assign per bit.
-
-    OpenSTA's Verilog reader accepts only a net or a bit/part select on the left of an
-    ``assign``; Yosys writes concatenations there for alias nets it keeps.
-    """
-    widths: dict[str, tuple[int, int, bool]] = {}
-    for m in _DECL.finditer(text):
-        if m.group(1):
-            widths[m.group(3)] = (int(m.group(1)), int(m.group(2)), True)
-        else:
-            widths[m.group(3)] = (0, 0, False)
-
-    def bits(expr: str) -> list[str]:
-        expr = expr.strip()
-        if expr.startswith("{"):
-            expr = expr[1:expr.rindex("}")]
-        out: list[str] = []
-        for m in _OPER.finditer(expr):
-            if m.group(1):
-                out += [f"1'b{c}" for c in m.group(2)]
-                continue
-            name = m.group(3)
-            sp = "" if not name.startswith("\\") else " "
-            if m.group(4) is None:
-                if name not in widths:
-                    raise SynthError(f"netlist: undeclared net {name} in an assign")
-                hi, lo, vector = widths[name]
-                if not vector:
-                    out.append(f"{name}{sp}")
-                    continue
-            else:
-                hi = int(m.group(4))
-                lo = int(m.group(5)) if m.group(5) is not None else hi
-            step = -1 if hi >= lo else 1
-            out += [f"{name}{sp}[{i}]" for i in range(hi, lo + step, step)]
-        return out
-
-    lines = []
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("assign {"):
-            lhs, rhs = s[len("assign "):].rstrip(";").split(" = ", 1)
-            lb, rb = bits(lhs), bits(rhs)
-            if len(lb) != len(rb):
-                raise SynthError(f"netlist: width mismatch in {s[:200]}")
-            lines += [f"  assign {a} = {b};" for a, b in zip(lb, rb, strict=True)]
-        else:
-            lines.append(line)
-    return "\n".join(lines) + "\n"
-
