@@ -1,6 +1,9 @@
 # Standalone Yosys synthesis of a LeOPArd unit to a liberty (what leopard_rtl/flow/synth.py
 # runs through pyosys 0.70). Usage (yosys >= 0.40):
 #   yosys -c constraints/yosys/synth.tcl -- <verilog> <top> <seq.lib> <lib1> [<lib2> ...]
+# Optional environment: LEOPARD_TIE_CELLS="TIEHI pin TIELO pin" (hilomap) and
+# LEOPARD_BUFFER="BUF in out" (insbuf), e.g. "LOGIC1_X1 Z LOGIC0_X1 Z" and "BUF_X2 A Z" on
+# nangate45 (synth.py finds both in the liberty).
 # Debian's yosys 0.23 is too old for Amaranth 0.5 output; use `pip install pyosys==0.70`.
 yosys -import
 set argv [lrange $argv [expr {[lsearch $argv --] + 1}] end]
@@ -18,5 +21,16 @@ opt_clean
 stat {*}$libargs
 flatten
 opt_clean -purge
+# one-bit nets: no concatenation on the left of an assign (OpenSTA reads none)
+splitnets
+opt_clean -purge
+if {[info exists ::env(LEOPARD_TIE_CELLS)]} {
+  lassign $::env(LEOPARD_TIE_CELLS) hi hipin lo lopin
+  hilomap -singleton -hicell $hi $hipin -locell $lo $lopin
+}
+if {[info exists ::env(LEOPARD_BUFFER)]} {
+  insbuf -buf {*}$::env(LEOPARD_BUFFER)
+}
+autoname
 stat {*}$libargs
 write_verilog -noattr -noexpr -nohex -nodec ${top}_netlist.v
