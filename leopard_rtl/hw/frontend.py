@@ -169,7 +169,8 @@ class FrontEnd(wiring.Component):
             thr.early_termination.eq(self.early_termination),
             thr.pruning.eq(self.pruning),
             thr.load.eq(accept),
-            arr.start.eq(self.query.valid & self.query.ready),
+            # Not gated by ``advance`` (a late stall enable): the array gates it itself.
+            arr.start.eq(self.query.valid & ~arr.active & ~self.k_load.valid),
             arr.query.eq(self.query.payload.data),
             arr.n_visible.eq(self.query.payload.n_visible),
             arr.advance.eq(advance),
@@ -217,11 +218,11 @@ class FrontEnd(wiring.Component):
         # Survivor queue.
         for i in range(n):
             m.d.comb += [
-                survq.w_valid[i].eq(advance & res[i].valid & res[i].survivor),
+                survq.w_valid[i].eq(res[i].valid & res[i].survivor),
                 survq.w_key[i].eq(res[i].key),
                 survq.w_score[i].eq(res[i].score),
             ]
-        m.d.comb += survq.w_end.eq(arr.done)
+        m.d.comb += [survq.w_end.eq(arr.ending), survq.w_en.eq(advance)]
         wiring.connect(m, survq.o, wiring.flipped(self.survivor))
 
         # Result bundles (output register idiom: load when the register is free or taken).

@@ -107,7 +107,8 @@ class QKLane(wiring.Component):
     empty : Out(1)
         The prefetch slot is empty (registered).
     take : Out(1)
-        The lane starts a key (prefetched, or ``start_key``) in this (advancing) cycle.
+        The lane starts a key (prefetched, or ``start_key``) in this cycle if it advances
+        (not gated by ``advance``, which arrives late).
     read : Out(layouts.kbuf_read(cfg))
         The plane requested this cycle (to the K buffer).
     result : Out(layouts.lane_result(cfg))
@@ -185,7 +186,7 @@ class QKLane(wiring.Component):
         m.d.comb += [
             take.eq((nxt_v & (~cur_v | kill_cur)) | self.start),
             cont.eq(cur_v & ~kill_cur & ~take),
-            self.take.eq(adv & take),
+            self.take.eq(take),
             self.empty.eq(~nxt_v),
             self.read.en.eq(adv & (take | cont)),
             self.read.key.eq(Mux(self.start, self.start_key, Mux(take, nxt_key, cur_key))),

@@ -43,7 +43,7 @@ class LaneArray(wiring.Component):
     Members
     -------
     start : In(1)
-        Accept ``query``/``n_visible`` this cycle.
+        Accept ``query``/``n_visible`` this cycle if it advances.
     query : In(layouts.qk_row(cfg))
     n_visible : In(unsigned(key_count_bits))
     advance : In(1)
@@ -57,6 +57,8 @@ class LaneArray(wiring.Component):
     results : Out(ArrayLayout(layouts.lane_result(cfg), lanes))
     done : Out(1)
         The query ends in this (advancing) cycle.
+    ending : Out(1)
+        ``done`` before the ``advance`` gate (the query ends if this cycle advances).
     active : Out(1)
         A query is in progress.
     """
@@ -75,6 +77,7 @@ class LaneArray(wiring.Component):
             "read": Out(data.ArrayLayout(layouts.kbuf_read(cfg), cfg.lanes)),
             "results": Out(data.ArrayLayout(layouts.lane_result(cfg), cfg.lanes)),
             "done": Out(1),
+            "ending": Out(1),
             "active": Out(1),
         })
 
@@ -126,10 +129,10 @@ class LaneArray(wiring.Component):
             cand = Signal(unsigned(kw), name=f"cand{i}")
             fill = Signal(name=f"fill{i}")
             m.d.comb += [
-                lane.start.eq(accept & (self.n_visible > i)),
+                lane.start.eq(self.start & (self.n_visible > i)),
                 lane.start_key.eq(i),
                 cand.eq(base + offset),
-                fill.eq(active & self.advance & lane.empty & (cand < n_vis)),
+                fill.eq(active & lane.empty & (cand < n_vis)),
                 lane.fill.eq(fill),
                 lane.fill_key.eq(cand),
             ]
@@ -152,7 +155,8 @@ class LaneArray(wiring.Component):
         m.d.comb += finishing.eq(active & (next_key >= n_vis) & all_empty
                                  & (pending == n_results))
         m.d.comb += [
-            self.done.eq(self.advance & (finishing | (accept & (self.n_visible == 0)))),
+            self.ending.eq(finishing | (self.start & (self.n_visible == 0))),
+            self.done.eq(self.advance & self.ending),
             self.active.eq(active),
         ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal, unsigned
+from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,8 +30,10 @@ def survivor_queue_depth(cfg: LeopardConfig) -> int:
 class SurvivorQueue(wiring.Component):
     """Serializes the survivors of the lane array (up to ``lanes`` per cycle) to one per cycle.
 
-    Each cycle accepts up to ``lanes`` survivor entries (``w_valid[i]``, ``w_key[i]``,
-    ``w_score[i]``) and, after them, an end-of-query marker (``w_end``). The output stream
+    Each cycle with ``w_en`` accepts up to ``lanes`` survivor entries (``w_valid[i]``,
+    ``w_key[i]``, ``w_score[i]``) and, after them, an end-of-query marker (``w_end``).
+    ``w_en`` (the front end's stall enable) only gates the final write enables and pointer
+    updates: the slot arithmetic does not wait for it. The output stream
     ``o`` carries :func:`layouts.survivor` records: survivors in completion order (same
     cycle: lane order), the query's last survivor with ``last=1``; a query without
     survivors gives one record with ``empty=1, last=1``. A survivor is held until the next
@@ -51,6 +53,7 @@ class SurvivorQueue(wiring.Component):
             "w_key": In(data.ArrayLayout(unsigned(cfg.key_index_bits), n)),
             "w_score": In(data.ArrayLayout(layouts.lane_result(cfg)["score"].shape, n)),
             "w_end": In(1),
+            "w_en": In(1),
             "room": Out(1),
             "o": Out(stream.Signature(layouts.survivor(cfg))),
         })
@@ -74,20 +77,19 @@ class SurvivorQueue(wiring.Component):
         rp = Signal(ab)
         count = Signal(range(depth + 1))
 
-        # Writers: survivors of lanes 0..n-1, then the end marker, at consecutive slots.
+        # Writers: survivors of lanes 0..n-1, then the end marker, at consecutive slots
+        # (each slot is wp plus a balanced popcount of the writers before it).
         wv = [self.w_valid[i] for i in range(n)] + [self.w_end]
         slots = []
-        slot = Signal(ab, name="slot0")
-        m.d.comb += slot.eq(wp)
-        for w, valid in enumerate(wv):
+        for w in range(n + 1):
+            slot = Signal(ab, name=f"slot{w}")
+            m.d.comb += slot.eq(wp + adder_tree(wv[:w]))
             slots.append(slot)
-            nxt = Signal(ab, name=f"slot{w + 1}")
-            m.d.comb += nxt.eq(slot + valid)
-            slot = nxt
         # One write-select per (entry, writer): slots of one cycle are distinct.
         for e in range(depth):
             sel = [Signal(name=f"we{e}_{w}") for w in range(n + 1)]
-            m.d.comb += [sel[w].eq(wv[w] & (slots[w] == e)) for w in range(n + 1)]
+            m.d.comb += [sel[w].eq(self.w_en & wv[w] & (slots[w] == e))
+                         for w in range(n + 1)]
             with m.If(sel[n]):
                 m.d.sync += ends[e].eq(1)
             for w in range(n):
@@ -109,6 +111,13 @@ class SurvivorQueue(wiring.Component):
                          self.o.payload.score.eq(scores[rp]), self.o.payload.last.eq(ends[rp1])]
             with m.If(self.o.ready):
                 m.d.comb += pops.eq(1 + ends[rp1])
-        m.d.sync += [wp.eq(wp + n_writes), rp.eq(rp + pops), count.eq(count + n_writes - pops)]
+        # Both outcomes computed, w_en selects (it arrives late: a stall enable).
+        wp_w = Signal(ab)
+        count_w = Signal.like(count)
+        count_n = Signal.like(count)
+        m.d.comb += [wp_w.eq(wp + n_writes), count_w.eq(count + n_writes - pops),
+                     count_n.eq(count - pops)]
+        m.d.sync += [wp.eq(Mux(self.w_en, wp_w, wp)), rp.eq(rp + pops),
+                     count.eq(Mux(self.w_en, count_w, count_n))]
         m.d.comb += self.room.eq(count <= depth - (n + 1))
         return m
