@@ -97,3 +97,20 @@ def test_unit_energy_is_the_sum_of_its_parts(build_root: Path, seed: int) -> Non
     # per-cell powers (the basis of the per-block split) add up to OpenSTA's total
     chk = r["power_check_w"]
     assert chk["cells_sum"] == pytest.approx(chk["sta_total"], rel=2e-3)
+
+
+def test_prune_to_recalibrates_thresholds() -> None:
+    from support import ROOT
+
+    from leopard_rtl.flow.energy import EnergyError, prune_to
+    from sim.trace import load_trace
+
+    trace = load_trace(ROOT / "traces" / "minilm" / "sample_l3.npz")
+    cfg = preset("minilm")
+    vis = int(trace.visible().sum()) * trace.heads
+    for f in (0.8, 0.9):
+        g = run_golden(prune_to(trace, f), cfg)
+        pruned = 1 - int(np.asarray(g.mask).sum()) / vis
+        assert pruned == pytest.approx(f, abs=0.01), (f, pruned)
+    with pytest.raises(EnergyError, match="prune-to"):
+        prune_to(trace, 1.0)
