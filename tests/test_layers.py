@@ -1,6 +1,6 @@
 """The package's layers import only downward, and no module imports itself back in a circle.
 
-Layers, lowest first: ``leopard_rtl.errors``, ``leopard_rtl.paths``,
+Layers, lowest first: ``leopard_rtl.errors``, ``leopard_rtl.progress``, ``leopard_rtl.paths``,
 ``leopard_rtl.config``, ``sim`` (golden and cycle models), ``leopard_rtl.hw`` (Amaranth
 only), ``leopard_rtl.emit``, ``leopard_rtl.tb`` (everything that drives emitted Verilog),
 ``leopard_rtl.flow``, ``leopard_rtl.eval``, ``leopard_rtl.cli``. Every import in every
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from support import ROOT
 
-LAYERS = ["leopard_rtl.errors", "leopard_rtl.paths", "leopard_rtl.config", "sim", "leopard_rtl.hw",
-          "leopard_rtl.emit", "leopard_rtl.tb", "leopard_rtl.flow", "leopard_rtl.eval",
-          "leopard_rtl.cli"]
+LAYERS = ["leopard_rtl.errors", "leopard_rtl.progress", "leopard_rtl.paths",
+          "leopard_rtl.config", "sim", "leopard_rtl.hw", "leopard_rtl.emit", "leopard_rtl.tb",
+          "leopard_rtl.flow", "leopard_rtl.eval", "leopard_rtl.cli"]
 PACKAGES = ("leopard_rtl", "sim", "learn")
 
 
