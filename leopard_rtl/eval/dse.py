@@ -413,6 +413,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, scheduler: str | None = N
     for rec in computed:
         records[rec["key"]] = rec
     res = objectives(spec, [records[k] for k, _ in keyed if k in records])
+    cpu = [r["seconds"]["cpu"] for r in computed
+           if not (r["synth"] or {}).get("cached") and "cpu" in r["seconds"]]
     res.update({"command": "leopard-rtl sweep", "spec": spec.to_dict(),
                 "dropped": spec.dropped, "failures": failures,
                 "counts": {"points": len(keyed), "cached": len(keyed) - len(todo),
@@ -421,9 +423,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, scheduler: str | None = N
                             "per_point_mean": (round(float(np.mean(
                                 [r["seconds"]["total"] for r in computed])), 3)
                                 if computed else None),
-                            "per_point_cpu_mean": (round(float(np.mean(
-                                [r["seconds"]["cpu"] for r in computed])), 3)
-                                if computed else None)},
+                            # points whose netlist came from the synthesis cache excluded
+                            "per_point_cpu_mean": (round(float(np.mean(cpu)), 3)
+                                                   if cpu else None)},
                 "workers": (workers or os.cpu_count()) if not scheduler else scheduler})
     if plots and res.get("points") and all(p.get("area_rel") is not None
                                            for p in res["points"]):
@@ -564,7 +566,8 @@ def markdown(res: dict[str, Any]) -> str:
          "Cycles only (no synthesis: no area, clock or energy).", ""]
     cpu = res["seconds"].get("per_point_cpu_mean")
     if cpu:
-        L += [f"Cost: {cpu} CPU s per computed point (the worker and the tools it ran), so "
+        L += [f"Cost: {cpu} CPU s per computed point (the worker and the tools it ran; "
+              "points whose netlist was cached not counted), so "
               f"1,000 such points take about {_dur(1000 * cpu)} of CPU: "
               + ", ".join(f"{_dur(1000 * cpu / n)} on {n}" for n in (2, 16, 64))
               + " single-threaded workers on otherwise idle cores (the tasks are "
