@@ -165,8 +165,12 @@ class MacLane(wiring.Component):
             m.d.sync += [s.eq(0), c.eq(0)]
         with m.Elif(valid):
             m.d.sync += [s.eq(nxt[0]), c.eq(nxt[1])]
+        # ~(total << (v_bits-1)) over the full aw bits: invert after widening, so the
+        # bits above the shifted total are ones (a narrower ~ would zero-extend them).
+        tsh = Signal(aw)
+        m.d.comb += tsh.eq(self.total << (vb - 1))
         corr = Signal(aw)
-        m.d.comb += corr.eq(~(self.total << (vb - 1)))
+        m.d.comb += corr.eq(~tsh)
         a, b = compress(m, [s, c, corr], aw, levels=1, name="res")
         res = Signal(signed(aw), reset_less=True)
         m.d.sync += res.eq(prefix_add(m, a, b, aw, 1, name="resolve")[:aw])

@@ -36,9 +36,10 @@ class _AccHarness(wiring.Component):
         return m
 
 
-@pytest.mark.parametrize("p_idle", [0.0, 0.5])
-def test_value_accumulator(p_idle: float, seed: int) -> None:
-    cfg = preset("tiny")
+@pytest.mark.parametrize("p_idle,v_bits", [(0.0, None), (0.5, None), (0.0, 4), (0.0, 8)])
+def test_value_accumulator(p_idle: float, v_bits: int | None, seed: int) -> None:
+    """Includes v_bits 4 and 8, whose offset correction once lost its top bit."""
+    cfg = preset("tiny") if v_bits is None else preset("tiny").replace(v_bits=v_bits)
     rng = np.random.default_rng(seed)
     nk, d = cfg.max_keys, cfg.head_dim
     vlo, vhi = -(1 << (cfg.v_bits - 1)), (1 << (cfg.v_bits - 1))
