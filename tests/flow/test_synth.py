@@ -35,8 +35,10 @@ def test_synth_tiny_frontend(pdk: str, tools: None, build_root: Path) -> None:
     assert s["area_um2"] > 0 and s["cells"] > 100
     # Every register of the tiny front end is a flip-flop (memories < 4096 bits).
     assert s["flops"] > 100 and not s["macros"]
-    # The per-block split adds up to the flattened total (hierarchy kept through mapping).
-    assert sum(s["blocks_um2"].values()) == pytest.approx(s["area_um2"], rel=1e-6)
+    # The per-block split adds up to the flattened total (hierarchy kept through mapping),
+    # up to the report's rounding of each block and of the total to 0.001 um^2.
+    rounding = 0.0005 * (len(s["blocks_um2"]) + 1)
+    assert sum(s["blocks_um2"].values()) == pytest.approx(s["area_um2"], abs=rounding)
     assert {"kbuf", "lanes"} <= set(s["blocks_um2"])
     # The clock went to STA in the library's unit, and times came back in ns.
     period_lib = rep["clock_ns"] / UNIT_NS[pdk]
