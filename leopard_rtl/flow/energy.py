@@ -189,31 +189,39 @@ def instance_blocks(netlist: Path, pdk: Pdk) -> dict[str, str]:
 
 
 def instance_power(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float,
-                   activity: float, tag: str) -> tuple[dict[str, tuple[float, float, float]],
-                                                       Any]:
-    """Per-cell (internal, switching, leakage) power in W at global ``activity``; and the
-    :class:`~leopard_rtl.flow.sta.StaResult` of the run (timing, totals)."""
+                   activities: tuple[float, ...], tag: str
+                   ) -> tuple[list[dict[str, tuple[float, float, float]]], Any]:
+    """Per-cell (internal, switching, leakage) power in W at each global activity of
+    ``activities`` (inputs included), in one OpenSTA run; and the
+    :class:`~leopard_rtl.flow.sta.StaResult` of the run (timing; its total power is at the
+    last activity)."""
     from .sta import run_sta
 
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = out_dir / f"{tag}_instances.tcl"
-    extra.write_text(f"set_power_activity -global -activity {activity} -duty 0.5\n"
-                     'puts "@@INST_BEGIN"\n'
-                     "report_power -instances [get_cells *] -digits 6\n"
-                     'puts "@@INST_END"\n')
-    sta = run_sta(netlist, top, pdk, out_dir, clock_ns=clock_ns, global_activity=activity,
-                  activity_tcl=extra, tag=tag)
+    lines = []
+    for i, a in enumerate(activities):
+        lines += [f"set_power_activity -input -activity {a} -duty 0.5",
+                  f"set_power_activity -global -activity {a} -duty 0.5",
+                  f'puts "@@INST_BEGIN {i}"', "report_power -instances [get_cells *] -digits 6",
+                  f'puts "@@INST_END {i}"']
+    extra.write_text("\n".join(lines) + "\n")
+    sta = run_sta(netlist, top, pdk, out_dir, clock_ns=clock_ns,
+                  global_activity=activities[-1], activity_tcl=extra, tag=tag)
     text = sta.report.read_text()
-    body = text.split("@@INST_BEGIN", 1)[1].split("@@INST_END", 1)[0]
-    res: dict[str, tuple[float, float, float]] = {}
-    for m in re.finditer(r"^\s*([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.e+]+)\s+(\S+)\s*$",
-                         body, re.M):
-        name = m.group(5)
-        res[name[1:] if name.startswith("\\") else name] = (
-            float(m.group(1)), float(m.group(2)), float(m.group(3)))
-    if not res:
-        raise EnergyError(f"OpenSTA reported no per-instance power (log: {sta.report})")
-    return res, sta
+    out: list[dict[str, tuple[float, float, float]]] = []
+    for i in range(len(activities)):
+        body = text.split(f"@@INST_BEGIN {i}", 1)[1].split(f"@@INST_END {i}", 1)[0]
+        res: dict[str, tuple[float, float, float]] = {}
+        for m in re.finditer(r"^\s*([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.e+]+)"
+                             r"\s+(\S+)\s*$", body, re.M):
+            name = m.group(5)
+            res[name[1:] if name.startswith("\\") else name] = (
+                float(m.group(1)), float(m.group(2)), float(m.group(3)))
+        if not res:
+            raise EnergyError(f"OpenSTA reported no per-instance power (log: {sta.report})")
+        out.append(res)
+    return out, sta
 
 
 def _memory_costs(cfg: Any, node_nm: float) -> dict[str, Any]:
@@ -258,10 +266,10 @@ def unit_access_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: 
         rep = synth_unit(unit, cfg, pdk_name, disk, clock_ns=clock_ns, macro_bits=1)
         netlist = Path(rep["synth"]["netlist"])
         t_ns = float(rep["clock_ns"])
-        p0, sta0 = instance_power(netlist, top, pdk, disk, clock_ns=t_ns,
-                                  activity=0.0, tag="sta_a0")
-        p1, sta1 = instance_power(netlist, top, pdk, disk, clock_ns=t_ns,
-                                  activity=REF_ACTIVITY, tag="sta_a1")
+        # one OpenSTA run reports every cell at activity 0 and REF_ACTIVITY
+        (p0, p1), sta1 = instance_power(netlist, top, pdk, disk, clock_ns=t_ns,
+                                        activities=(0.0, REF_ACTIVITY), tag="sta_power")
+        sta0 = sta1
         blocks = instance_blocks(netlist, pdk)
         per: dict[str, dict[str, float]] = {}
         for inst, (i0, s0, l0) in p0.items():
