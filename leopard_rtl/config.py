@@ -108,6 +108,9 @@ class LeopardConfig:
         ``max_keys`` (no query can overflow it).
     memory : str
         ``"ff"`` (flip-flops) or ``"macro"`` (black-box SRAM macros for layout).
+    overlap_norm : bool
+        A second accumulator bank: query i+1's survivors accumulate while query i's
+        reciprocal and normalization run (:attr:`be_release_latency`); same outputs.
     early_termination : bool
         Stop a key at the first bit-plane whose upper bound falls below the threshold.
     pruning : bool
@@ -127,6 +130,7 @@ class LeopardConfig:
     scale_shift_bits: int = 6
     recip_bits: int = 16
     survivor_depth: int | None = None
+    overlap_norm: bool = False
     memory: str = "ff"
     early_termination: bool = True
     pruning: bool = True
@@ -142,7 +146,7 @@ class LeopardConfig:
                                   f"not {val!r}")
             if not lo <= val <= hi:
                 raise ConfigError(f"{key} must be in [{lo}, {hi}], not {val}")
-        for key in ("early_termination", "pruning"):
+        for key in ("early_termination", "pruning", "overlap_norm"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be a bool (true/false), not "
                                   f"{getattr(self, key)!r}")
@@ -326,20 +330,35 @@ class LeopardConfig:
         return self.exp_latency + self.mac_sum_latency
 
     @property
-    def be_query_overhead(self) -> int:
-        """Back-end cycles per query besides one per stored survivor: the drain
-        (:attr:`be_drain_cycles`) + 1 (start the reciprocal) + :attr:`recip_prep_cycles`
+    def be_norm_cycles(self) -> int:
+        """Back-end cycles from a query's hand-off to the normalizer (the reciprocal's
+        start) to its ``out.valid``: 1 (start the reciprocal) + :attr:`recip_prep_cycles`
         + :attr:`recip_digits` radix-4 digits of the restoring divider (one per cycle,
         fused with the d carry-save shift-and-add products) + :attr:`norm_latency` + 1
-        (saturate, load the output register)."""
-        return (self.be_drain_cycles + 1 + self.recip_prep_cycles + self.recip_digits
-                + self.norm_latency + 1)
+        (saturate, load the output register). The next hand-off comes no earlier."""
+        return 1 + self.recip_prep_cycles + self.recip_digits + self.norm_latency + 1
+
+    @property
+    def be_query_overhead(self) -> int:
+        """Back-end cycles per query besides one per stored survivor, without overlap:
+        :attr:`be_drain_cycles` + :attr:`be_norm_cycles`."""
+        return self.be_drain_cycles + self.be_norm_cycles
+
+    @property
+    def be_release_latency(self) -> int:
+        """Cycles from a query's hand-off to the normalizer until its survivor-store half
+        is free and the accumulator may start the next query: :attr:`be_norm_cycles`
+        (the half is released with the output), or 1 with ``overlap_norm`` (released at
+        the hand-off, its ``acc`` copied to the second bank; the release is registered)."""
+        return 1 if self.overlap_norm else self.be_norm_cycles
 
     @property
     def queries_in_flight(self) -> int:
         """Queries accepted by the core's front end but not yet output: query i enters
-        only once query i-2 has left the back end (double-buffered survivor store)."""
-        return 2
+        only once query i-k has left the back end, k = 2 (double-buffered survivor
+        store), or 3 with ``overlap_norm`` (one more in the normalizer; query i then also
+        waits for query i-2's store half, :attr:`be_release_latency`)."""
+        return 3 if self.overlap_norm else 2
 
     @property
     def cycle_model_exact(self) -> bool:
@@ -406,7 +425,7 @@ class LeopardConfig:
                  "norm_product_bits", "survivor_capacity", "fe_query_overhead",
                  "fe_decision_latency",
                  "exp_latency", "mac_acc_latency", "be_drain_cycles", "be_query_overhead",
-                 "queries_in_flight")
+                 "queries_in_flight", "be_norm_cycles", "be_release_latency")
         return {n: getattr(self, n) for n in names}
 
     def manifest(self, **extra: Any) -> dict[str, Any]:

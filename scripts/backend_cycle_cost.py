@@ -27,7 +27,9 @@ def with_be(old: bool, fe_old: bool) -> Callable[[LeopardConfig], perf.Timing]:
     def t(cfg: LeopardConfig) -> perf.Timing:
         x = orig(cfg)
         if old:
-            x = dataclasses.replace(x, be_query_overhead=cfg.recip_bits + 8)
+            old_be = cfg.recip_bits + 8
+            x = dataclasses.replace(x, be_query_overhead=old_be, be_drain_cycles=0,
+                                    be_norm_cycles=old_be, be_release_latency=old_be)
         if fe_old and hasattr(x, "fe_decision_latency"):
             x = dataclasses.replace(x, fe_decision_latency=0)
         return x

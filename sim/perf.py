@@ -12,7 +12,15 @@ mask cost nothing. A query's front-end time is the cycle of its last result plus
 :attr:`Timing.fe_query_overhead`.
 
 Back end: one survivor per cycle plus :attr:`Timing.be_query_overhead` per query
-(reciprocal and normalization).
+(the exp/MAC drain, reciprocal and normalization). Two stages: the accumulator reads
+query i's stored survivors from ``t0(i)`` and holds its sums from ``t0(i) + n_i +
+be_drain_cycles``; the query is handed off to the normalizer at ``h(i)``, the later of
+that and query i-1's output; it is output ``be_norm_cycles`` after ``h(i)``; the
+accumulator may start query i+1 from ``h(i) + be_release_latency``. Without
+``overlap_norm`` that latency is ``be_norm_cycles`` (one query at a time,
+``n_i + be_query_overhead`` each); with it, 1 (a second accumulator bank), so the
+normalization of query i overlaps the accumulation of query i+1
+(:func:`backend_step`).
 
 Overlap: the survivor store is double-buffered, so the back end works on query i while
 the front end works on query i+1; the front end may start query i only once the back end
@@ -33,8 +41,8 @@ import numpy as np
 from leopard_rtl.config import LeopardConfig
 
 __all__ = ["Timing", "timing", "frontend_schedule", "frontend_query_cycles",
-           "frontend_cycles", "backend_query_cycles",
-           "pipeline_cycles", "head_cycles"]
+           "frontend_cycles", "backend_query_cycles", "backend_step",
+           "pipeline_cycles", "backend_pipeline_cycles", "head_cycles"]
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,31 @@ class Timing:
     be_query_overhead: int
     #: Front end: planes a lane requests after a key's deciding plane.
     fe_decision_latency: int = 0
+    #: Back end: last survivor's store read to the sums including it, less one.
+    be_drain_cycles: int = 0
+    #: Back end: hand-off to the normalizer to output (``be_query_overhead`` without a drain).
+    be_norm_cycles: int = 0
+    #: Back end: hand-off to the accumulator's next start (``be_norm_cycles``: no overlap).
+    be_release_latency: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.be_norm_cycles:          # plain (fe, be) models: no overlap
+            object.__setattr__(self, "be_norm_cycles",
+                               self.be_query_overhead - self.be_drain_cycles)
+        if not self.be_release_latency:
+            object.__setattr__(self, "be_release_latency", self.be_norm_cycles)
+        if self.be_drain_cycles + self.be_norm_cycles != self.be_query_overhead:
+            raise ValueError("Timing: be_query_overhead must be be_drain_cycles + "
+                             "be_norm_cycles")
 
 
 def timing(cfg: LeopardConfig) -> Timing:
     """The pipeline constants of the RTL generated from ``cfg`` (its timing properties)."""
     return Timing(fe_query_overhead=cfg.fe_query_overhead,
                   be_query_overhead=cfg.be_query_overhead,
-                  fe_decision_latency=cfg.fe_decision_latency)
+                  fe_decision_latency=cfg.fe_decision_latency,
+                  be_drain_cycles=cfg.be_drain_cycles, be_norm_cycles=cfg.be_norm_cycles,
+                  be_release_latency=cfg.be_release_latency)
 
 
 def frontend_schedule(planes_used: np.ndarray, lanes: int, latency: int = 0,
@@ -173,13 +199,72 @@ def pipeline_cycles(fe: np.ndarray, be: np.ndarray) -> np.ndarray:
     return be_end
 
 
+def backend_step(commit: np.ndarray, n: np.ndarray, h_prev: np.ndarray,
+                 out_prev: np.ndarray, t: Timing) -> tuple[np.ndarray, np.ndarray]:
+    """One query through the back end's two stages (accumulate, normalize).
+
+    Parameters
+    ----------
+    commit : int array [H]
+        Cycle from which the query is committed in the survivor store.
+    n : int array [H]
+        Its stored survivors.
+    h_prev, out_prev : int array [H]
+        Hand-off and output cycles of the previous query (very negative for none).
+    t : Timing
+
+    Returns
+    -------
+    (h, out) : int64 arrays [H]
+        ``h = max(max(commit, h_prev + be_release_latency) + n + be_drain_cycles,
+        out_prev)`` and ``out = h + be_norm_cycles`` (the cycle ``out.valid`` rises).
+    """
+    t0 = np.maximum(commit, h_prev + t.be_release_latency)
+    h = np.maximum(t0 + n + t.be_drain_cycles, out_prev)
+    return h, h + t.be_norm_cycles
+
+
+_NONE = np.iinfo(np.int64).min // 4
+
+
+def backend_pipeline_cycles(fe: np.ndarray, n: np.ndarray, t: Timing) -> np.ndarray:
+    """Cycles per head of the double-buffered pipeline with the two-stage back end.
+
+    Like :func:`pipeline_cycles` (query i's front end starts once the store half of
+    query i-2 is free, ``h(i-2) + be_release_latency``, and takes ``fe[:, i]`` cycles;
+    then it is committed), with the back end of :func:`backend_step`. Without overlap
+    (``be_release_latency == be_norm_cycles``) it equals :func:`pipeline_cycles` with
+    ``be = n + be_query_overhead``.
+
+    Parameters
+    ----------
+    fe, n : int array [H, Nq]
+        Per-query front-end times and stored survivors.
+    t : Timing
+
+    Returns
+    -------
+    int64 array [H]
+        The last query's output cycle.
+    """
+    fe = np.asarray(fe, dtype=np.int64)
+    n = np.asarray(n, dtype=np.int64)
+    H, Nq = fe.shape
+    fe_end = np.zeros(H, np.int64)
+    hs = [np.full(H, _NONE), np.full(H, _NONE)]      # hand-offs of queries i-2, i-1
+    out = np.zeros(H, np.int64)
+    for i in range(Nq):
+        fe_end = np.maximum(fe_end, hs[0] + t.be_release_latency) + fe[:, i]
+        h, out = backend_step(fe_end, n[:, i], hs[1], out, t)
+        hs = [hs[1], h]
+    return out
+
+
 def head_cycles(planes_used: np.ndarray, survivors: np.ndarray,
                 cfg: LeopardConfig) -> np.ndarray:
     """Predicted cycles per head: int64 [H] from planes_used [H, Nq, Nk] and survivors."""
-    t = timing(cfg)
     fe = frontend_cycles(planes_used, cfg)
-    be = backend_query_cycles(survivors, t.be_query_overhead)
-    return pipeline_cycles(fe, be)
+    return backend_pipeline_cycles(fe, survivors, timing(cfg))
 
 
 def survivor_commit(finish: np.ndarray, mask: np.ndarray,
@@ -215,11 +300,13 @@ def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
     """Exact per-query timing of the core (``leopard_rtl.hw.core.LeopardCore``), [H, Nq] each.
 
     With queries offered back to back and ``out`` always ready: the front end accepts
-    query i at ``fe_start(i) = max(fe_end(i-1), out(i-k) + 1)`` (at most
-    ``k = cfg.queries_in_flight`` queries in flight), is busy ``makespan +
-    fe_query_overhead`` cycles, the back end commits the survivors at ``fe_start(i) +
-    survivor_commit`` and outputs at
-    ``out(i) = max(commit(i), out(i-1)) + survivors + be_query_overhead``. Exact while the
+    query i at ``fe_start(i) = max(fe_end(i-1), out(i-k) + 1, h(i-2) +
+    be_release_latency)`` (at most ``k = cfg.queries_in_flight`` queries in flight, and
+    a free store half; without ``overlap_norm`` the last term never binds), is busy
+    ``makespan + fe_query_overhead`` cycles, the back end commits the survivors at
+    ``fe_start(i) + survivor_commit`` and hands off and outputs as :func:`backend_step`
+    (without ``overlap_norm``:
+    ``out(i) = max(commit(i), out(i-1)) + survivors + be_query_overhead``). Exact while the
     survivor queue never fills, which holds when ``lanes <= qk_bits`` (each lane produces at
     most one survivor per ``qk_bits`` cycles, the queue drains one per cycle and holds
     ``2 (lanes + 1)`` or more); with more lanes it is a lower bound.
@@ -234,21 +321,25 @@ def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
     n = mask.sum(axis=-1)
     start = np.zeros((H, Nq), np.int64)
     out = np.zeros((H, Nq), np.int64)
+    hand = np.full((H, Nq), _NONE)
     fe_end = np.zeros(H, np.int64)
     k = cfg.queries_in_flight
     for i in range(Nq):
         s = fe_end.copy()
         if i >= k:
             s = np.maximum(s, out[:, i - k] + 1)
+        if i >= 2:
+            s = np.maximum(s, hand[:, i - 2] + t.be_release_latency)
         start[:, i] = s
         fe_end = s + fe_len[:, i]
         commit = s + commit_rel[:, i]
         prev = out[:, i - 1] if i else np.zeros(H, np.int64)
+        h_prev = hand[:, i - 1] if i else np.full(H, _NONE)
         # The back end reads the stored survivors only (a survivor-store overflow keeps
         # the first survivor_capacity).
-        out[:, i] = (np.maximum(commit, prev) + np.minimum(n[:, i], cfg.survivor_capacity)
-                     + t.be_query_overhead)
-    return {"start": start, "out": out, "fe_cycles": fe_len}
+        hand[:, i], out[:, i] = backend_step(
+            commit, np.minimum(n[:, i], cfg.survivor_capacity), h_prev, prev, t)
+    return {"start": start, "out": out, "handoff": hand, "fe_cycles": fe_len}
 
 
 def core_cycles(planes_used: np.ndarray, survivors_mask: np.ndarray,
