@@ -188,15 +188,9 @@ def instance_blocks(netlist: Path, pdk: Pdk) -> dict[str, str]:
     return block
 
 
-def instance_power(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float,
-                   activities: tuple[float, ...], tag: str
-                   ) -> tuple[list[dict[str, tuple[float, float, float]]], Any]:
-    """Per-cell (internal, switching, leakage) power in W at each global activity of
-    ``activities`` (inputs included), in one OpenSTA run; and the
-    :class:`~leopard_rtl.flow.sta.StaResult` of the run (timing; its total power is at the
-    last activity)."""
-    from .sta import run_sta
-
+def _instance_tcl(out_dir: Path, activities: tuple[float, ...], tag: str) -> Path:
+    """OpenSTA commands reporting every cell's power at each global activity in turn
+    (inputs included); the last activity stays set."""
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = out_dir / f"{tag}_instances.tcl"
     lines = []
@@ -206,11 +200,14 @@ def instance_power(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns
                   f'puts "@@INST_BEGIN {i}"', "report_power -instances [get_cells *] -digits 6",
                   f'puts "@@INST_END {i}"']
     extra.write_text("\n".join(lines) + "\n")
-    sta = run_sta(netlist, top, pdk, out_dir, clock_ns=clock_ns,
-                  global_activity=activities[-1], activity_tcl=extra, tag=tag)
-    text = sta.report.read_text()
+    return extra
+
+
+def _instance_reports(log: Path, n: int) -> list[dict[str, tuple[float, float, float]]]:
+    """The ``n`` per-cell power reports of :func:`_instance_tcl` in an OpenSTA log."""
+    text = log.read_text()
     out: list[dict[str, tuple[float, float, float]]] = []
-    for i in range(len(activities)):
+    for i in range(n):
         body = text.split(f"@@INST_BEGIN {i}", 1)[1].split(f"@@INST_END {i}", 1)[0]
         res: dict[str, tuple[float, float, float]] = {}
         for m in re.finditer(r"^\s*([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.e+]+)"
@@ -219,9 +216,24 @@ def instance_power(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns
             res[name[1:] if name.startswith("\\") else name] = (
                 float(m.group(1)), float(m.group(2)), float(m.group(3)))
         if not res:
-            raise EnergyError(f"OpenSTA reported no per-instance power (log: {sta.report})")
+            raise EnergyError(f"OpenSTA reported no per-instance power (log: {log})")
         out.append(res)
-    return out, sta
+    return out
+
+
+def instance_power(netlist: Path, top: str, pdk: Pdk, out_dir: Path, *, clock_ns: float,
+                   activities: tuple[float, ...], tag: str
+                   ) -> tuple[list[dict[str, tuple[float, float, float]]], Any]:
+    """Per-cell (internal, switching, leakage) power in W at each global activity of
+    ``activities`` (inputs included), in one OpenSTA run; and the
+    :class:`~leopard_rtl.flow.sta.StaResult` of the run (timing; its total power is at the
+    last activity)."""
+    from .sta import run_sta
+
+    extra = _instance_tcl(out_dir, activities, tag)
+    sta = run_sta(netlist, top, pdk, out_dir, clock_ns=clock_ns,
+                  global_activity=activities[-1], activity_tcl=extra, tag=tag)
+    return _instance_reports(sta.report, len(activities)), sta
 
 
 def _memory_costs(cfg: Any, node_nm: float) -> dict[str, Any]:
@@ -248,7 +260,7 @@ def unit_access_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: 
     from .activity import simulate_activity
     from .pdk import resolve_pdk
     from .power import read_activity
-    from .run import LIB_CACHE, emit_unit, flow_fingerprint, synth_unit
+    from .run import LIB_CACHE, emit_unit, flow_fingerprint, synth_verilog
 
     if unit not in ACCESSES:
         raise EnergyError(f"unit must be frontend or backend, not {unit!r}")
@@ -263,13 +275,14 @@ def unit_access_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: 
     elif (disk / "syn.json").is_file():
         syn = json.loads((disk / "syn.json").read_text())
     else:
-        rep = synth_unit(unit, cfg, pdk_name, disk, clock_ns=clock_ns, macro_bits=1)
+        # synthesis and its STA run, which also reports every cell's power at activity
+        # 0 and REF_ACTIVITY (the Verilog emitted above: no second emit, no second STA)
+        extra = _instance_tcl(disk, (0.0, REF_ACTIVITY), "sta_power")
+        rep = synth_verilog(verilog, top, pdk, disk, clock_ns=clock_ns or pdk.clock_ns,
+                            macro_bits=1, activity=REF_ACTIVITY, activity_tcl=extra)
         netlist = Path(rep["synth"]["netlist"])
         t_ns = float(rep["clock_ns"])
-        # one OpenSTA run reports every cell at activity 0 and REF_ACTIVITY
-        (p0, p1), sta1 = instance_power(netlist, top, pdk, disk, clock_ns=t_ns,
-                                        activities=(0.0, REF_ACTIVITY), tag="sta_power")
-        sta0 = sta1
+        p0, p1 = _instance_reports(Path(rep["sta"]["report"]), 2)
         blocks = instance_blocks(netlist, pdk)
         per: dict[str, dict[str, float]] = {}
         for inst, (i0, s0, l0) in p0.items():
@@ -280,11 +293,11 @@ def unit_access_energy(unit: str, cfg: Any, trace: Any, pdk_name: str, out_dir: 
             d["slope_w"] += ((i1 + s1) - (i0 + s0)) / REF_ACTIVITY
             d["leak_w"] += l0
             d["cells"] += 1
-        syn = {"blocks": per, "clock_ns": t_ns, "fmax_mhz": sta0.fmax_mhz,
+        syn = {"blocks": per, "clock_ns": t_ns, "fmax_mhz": rep["sta"]["fmax_mhz"],
                "area_um2": rep["synth"]["area_um2"], "netlist": str(netlist),
                "cells_unassigned": sum(1 for i in p0 if i not in blocks),
                # the per-cell powers must add up to OpenSTA's total (tests check it)
-               "power_check_w": {"sta_total": sta1.power_w["total"],
+               "power_check_w": {"sta_total": rep["sta"]["power_w"]["total"],
                                  "cells_sum": sum(sum(v) for v in p1.values())}}
         atomic_write(disk / "syn.json", json.dumps(syn) + "\n")
     if synth_cache is not None:
