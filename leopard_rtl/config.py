@@ -36,6 +36,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "qk_bits": (2, 16),
     "v_bits": (2, 16),
     "lanes": (1, 256),
+    "planes_per_cycle": (1, 2),
     "max_keys": (1, 65536),
     "exp_frac_bits": (1, 12),
     "exp_bits": (4, 24),
@@ -91,6 +92,10 @@ class LeopardConfig:
         Width of signed V elements and of the output row, 2..16.
     lanes : int
         Bit-serial Q.K lanes working on different keys of one query, 1..256.
+    planes_per_cycle : int
+        c, K bit-planes a lane consumes per cycle, 1 or 2 (the K buffer is split into c
+        plane banks: plane b in bank b mod c); the bound is tested after every c planes
+        and after the last one (:attr:`plane_slots`).
     max_keys : int
         Rows of the K and V buffers (longest key sequence), 1..65536.
     exp_frac_bits : int
@@ -123,6 +128,7 @@ class LeopardConfig:
     qk_bits: int = 12
     v_bits: int = 12
     lanes: int = 8
+    planes_per_cycle: int = 1
     max_keys: int = 512
     exp_frac_bits: int = 8
     exp_bits: int = 16
@@ -209,6 +215,13 @@ class LeopardConfig:
         return self.qk_bits.bit_length()
 
     @property
+    def plane_slots(self) -> int:
+        """Request slots (cycles) of a key read to its last plane: ``ceil(qk_bits /
+        planes_per_cycle)``; slot j holds planes ``c j .. min(c j + c, p) - 1`` (with an
+        odd ``qk_bits`` and c = 2 the last slot has one plane)."""
+        return -(-self.qk_bits // self.planes_per_cycle)
+
+    @property
     def key_index_bits(self) -> int:
         """Unsigned width of a key index (0..max_keys-1); at least 1."""
         return max(1, _clog2(self.max_keys))
@@ -278,6 +291,20 @@ class LeopardConfig:
         ``min(r + fe_decision_latency, qk_bits)`` cycles; its result appears
         ``r + fe_decision_latency`` cycles after its first request."""
         return 2
+
+    @property
+    def fe_full_key_cycles(self) -> int:
+        """Cycles a key that requests its last plane slot holds its lane:
+        :attr:`plane_slots`, or ``lanes`` if that is more and ``planes_per_cycle`` is 2.
+
+        The lane waits ``lanes - plane_slots`` cycles after such a key, so each lane
+        delivers at most one survivor per ``lanes`` cycles and the survivor queue (drained
+        one per cycle) never fills: the cycle model stays exact. With one plane per cycle
+        this padding is not applied (a design with ``lanes > qk_bits`` is not exact, see
+        :attr:`cycle_model_exact`)."""
+        if self.planes_per_cycle == 1:
+            return self.plane_slots
+        return max(self.plane_slots, self.lanes)
 
     @property
     def exp_latency(self) -> int:
@@ -362,9 +389,15 @@ class LeopardConfig:
 
     @property
     def cycle_model_exact(self) -> bool:
-        """Whether :func:`sim.perf.core_cycles` is cycle-exact for this configuration
-        (``lanes <= qk_bits``: a lane never finishes twice while another waits)."""
-        return self.lanes <= self.qk_bits
+        """Whether :func:`sim.perf.core_cycles` is cycle-exact for this configuration:
+        ``lanes <= fe_full_key_cycles`` (a lane never finishes twice while another waits)
+        and, with two planes per cycle, ``lanes <= plane_slots + fe_decision_latency + 1``
+        (the padding of :attr:`fe_full_key_cycles` ends with the query, and a lane's
+        survivors across a query boundary are that far apart)."""
+        if self.planes_per_cycle == 2 and \
+                self.lanes > self.plane_slots + self.fe_decision_latency + 1:
+            return False
+        return self.lanes <= self.fe_full_key_cycles
 
     @property
     def is_baseline(self) -> bool:
@@ -425,7 +458,8 @@ class LeopardConfig:
                  "norm_product_bits", "survivor_capacity", "fe_query_overhead",
                  "fe_decision_latency",
                  "exp_latency", "mac_acc_latency", "be_drain_cycles", "be_query_overhead",
-                 "queries_in_flight", "be_norm_cycles", "be_release_latency")
+                 "queries_in_flight", "be_norm_cycles", "be_release_latency",
+                 "plane_slots", "fe_full_key_cycles")
         return {n: getattr(self, n) for n in names}
 
     def manifest(self, **extra: Any) -> dict[str, Any]:

@@ -77,7 +77,8 @@ def plane_partial_sums(q: np.ndarray, k: np.ndarray, qk_bits: int, r: int) -> np
 def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits: int,
                     *, early_termination: bool = True, pruning: bool = True,
                     visible: np.ndarray | None = None,
-                    return_bounds: bool = False) -> dict[str, np.ndarray]:
+                    return_bounds: bool = False,
+                    planes_per_cycle: int = 1) -> dict[str, np.ndarray]:
     """Front end: bit-serial Q.K with early termination against a threshold.
 
     Parameters
@@ -96,6 +97,12 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
         Keys a query may see (causal mode); hidden keys cost nothing and never survive.
     return_bounds : bool
         Also return ``ub`` int64 [p, H, Nq, Nk], UB_r for r = 1..p.
+    planes_per_cycle : int
+        c, planes a lane reads per cycle (1 or 2): the bound is tested only after planes
+        c, 2c, ... and after plane p, so ``planes_used`` of a pruned key is the plane that
+        ends the slot in which the bound first falls below ``Th`` (the planes read up to
+        the decision). ``UB_r`` never increases with r, so this is ``min(c ceil(r/c), p)``
+        for the r of one plane per cycle, and the prune set is the same.
 
     Returns
     -------
@@ -111,6 +118,8 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
     ``UB_p = S``. A key is pruned at the first r with ``UB_r < Th``; the prune set is
     exactly ``{S < Th}``.
     """
+    if planes_per_cycle not in (1, 2):
+        raise GoldenError(f"planes_per_cycle must be 1 or 2, not {planes_per_cycle!r}")
     q = np.asarray(q, dtype=np.int64)
     k = np.asarray(k, dtype=np.int64)
     H, Nq, _ = q.shape
@@ -130,7 +139,7 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
         ub = (a_r << m) + qp * ((1 << m) - 1)
         if return_bounds:
             ubs.append(ub)
-        if early_termination and pruning:
+        if early_termination and pruning and (r % planes_per_cycle == 0 or r == p):
             newly = (planes == 0) & (ub < th)
             planes[newly] = r
         if r == p:
@@ -353,6 +362,11 @@ class GoldenResult:
         for h, row in enumerate(heads):
             row["overflow_queries"] = int(self.overflow[h].sum())
         total["overflow_queries"] = int(self.overflow.sum())
+        # K bit-plane words read, the speculative reads of a pending decision included
+        reads = perf.k_plane_reads(self.planes_used, self.cfg)
+        for h, row in enumerate(heads):
+            row["k_plane_reads"] = int(reads[h].sum())
+        total["k_plane_reads"] = int(reads.sum())
         return {"config": self.cfg.name, "heads": heads, "total": total}
 
 
@@ -423,7 +437,7 @@ def _front(trace: Trace, cfg: LeopardConfig, th: np.ndarray, vis: np.ndarray
            ) -> dict[str, np.ndarray]:
     return bitserial_prune(trace.q, trace.k, th, cfg.qk_bits,
                            early_termination=cfg.early_termination, pruning=cfg.pruning,
-                           visible=vis)
+                           visible=vis, planes_per_cycle=cfg.planes_per_cycle)
 
 
 def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:

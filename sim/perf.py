@@ -1,15 +1,20 @@
 """Performance model: cycles per query and per head for a LeOPArd core (SPEC section 4).
 
 Front end: ``lanes`` pipelined bit-serial lanes work on the keys of one query
-(``leopard_rtl.hw.lane_array``). Keys are assigned in key order to the lanes' prefetch
+(``leopard_rtl.hw.lane_array``), each reading ``planes_per_cycle`` (c) bit-planes of a key
+per cycle: the lanes' unit of work is the request slot (:func:`request_slots`, ``ceil(r /
+c)`` for a key that uses r planes; ``plane_slots`` for a whole key), and the sentences below
+count slots where they say planes. Keys are assigned in key order to the lanes' prefetch
 slots: lanes ``0 .. lanes - 1`` start keys ``0 .. lanes - 1`` in the accept cycle, then
 each lane's next key is assigned in the cycle after it starts its current one (ties:
 lowest lane index first). A lane runs its keys back to back from the accept cycle; a key
 that uses r planes holds it for ``min(r + fe_decision_latency, qk_bits)`` cycles (the lane
 keeps requesting planes until the bound test's decision comes back) and its result
 appears ``r + fe_decision_latency`` cycles after its start. Keys hidden by the causal
-mask cost nothing. A query's front-end time is the cycle of its last result plus
-:attr:`Timing.fe_query_overhead`.
+mask cost nothing. A key that requests its last slot holds its lane
+``fe_full_key_cycles`` cycles (``plane_slots``, padded to ``lanes`` with two planes per
+cycle so that survivors never arrive faster than the back end takes them). A query's
+front-end time is the cycle of its last result plus :attr:`Timing.fe_query_overhead`.
 
 Back end: one survivor per cycle plus :attr:`Timing.be_query_overhead` per query
 (the exp/MAC drain, reciprocal and normalization). Two stages: the accumulator reads
@@ -40,7 +45,8 @@ import numpy as np
 
 from leopard_rtl.config import LeopardConfig
 
-__all__ = ["Timing", "timing", "frontend_schedule", "frontend_query_cycles",
+__all__ = ["Timing", "timing", "request_slots", "k_plane_reads", "frontend_schedule",
+           "frontend_query_cycles",
            "frontend_cycles", "backend_query_cycles", "backend_step",
            "pipeline_cycles", "backend_pipeline_cycles", "head_cycles"]
 
@@ -82,21 +88,43 @@ def timing(cfg: LeopardConfig) -> Timing:
                   be_release_latency=cfg.be_release_latency)
 
 
+def request_slots(planes_used: np.ndarray, cfg: LeopardConfig) -> np.ndarray:
+    """Request slots (lane cycles of work) of each key: ``ceil(planes_used /
+    planes_per_cycle)``, int64 of the same shape (0 for hidden keys)."""
+    return -(-np.asarray(planes_used, dtype=np.int64) // cfg.planes_per_cycle)
+
+
+def k_plane_reads(planes_used: np.ndarray, cfg: LeopardConfig) -> np.ndarray:
+    """K bit-plane words read per key, int64 of the same shape: the planes of the slots a
+    lane requests for it, ``min(slots + fe_decision_latency, plane_slots)`` slots of
+    ``planes_per_cycle`` planes (the last slot holding the rest), i.e. ``planes_used``
+    plus the speculative reads while the decision is pending; survivors read all
+    ``qk_bits`` planes, hidden keys none."""
+    pu = np.asarray(planes_used, dtype=np.int64)
+    held = np.minimum(request_slots(pu, cfg) + cfg.fe_decision_latency, cfg.plane_slots)
+    return np.where(pu > 0, np.minimum(held * cfg.planes_per_cycle, cfg.qk_bits), 0)
+
+
 def frontend_schedule(planes_used: np.ndarray, lanes: int, latency: int = 0,
-                      qk_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      qk_bits: int | None = None, full_hold: int | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Prefetched in-order dispatch of each query's keys over ``lanes`` pipelined lanes.
 
     Parameters
     ----------
     planes_used : int array [..., Nk]
-        Planes each key uses (0 = hidden, costs nothing).
+        Planes (request slots, :func:`request_slots`) each key uses (0 = hidden, costs
+        nothing).
     lanes : int
         Number of lanes.
     latency : int
         ``fe_decision_latency``: planes requested after the deciding one. 0 gives the
         plain greedy list schedule (each key to the lane that frees first).
     qk_bits : int, optional
-        Planes of a key (caps a key's lane time); required when ``latency > 0``.
+        Planes (slots) of a key (caps a key's lane time); required when ``latency > 0``.
+    full_hold : int, optional
+        Lane time of a key that requests its last plane (slot) (``fe_full_key_cycles``);
+        default ``qk_bits``.
 
     Returns
     -------
@@ -113,6 +141,8 @@ def frontend_schedule(planes_used: np.ndarray, lanes: int, latency: int = 0,
     if latency > 0 and qk_bits is None:
         raise ValueError("frontend_schedule: qk_bits is required with latency > 0")
     hold = cost if latency == 0 else np.minimum(cost + latency, qk_bits)
+    if full_hold is not None and qk_bits is not None and full_hold != qk_bits:
+        hold = np.where(hold >= qk_bits, full_hold, hold)
     free = np.zeros((rows, lanes), dtype=np.int64)       # when each lane frees
     # Dispatch key: latency 0: the lane that frees first; otherwise the lane whose
     # current key started first (its prefetch slot empties the cycle after).
@@ -162,8 +192,9 @@ def frontend_query_cycles(planes_used: np.ndarray, lanes: int, overhead: int = 0
 def frontend_cycles(planes_used: np.ndarray, cfg: LeopardConfig) -> np.ndarray:
     """Front-end cycles of each query of the RTL generated from ``cfg`` (int64 [...])."""
     t = timing(cfg)
-    return frontend_query_cycles(planes_used, cfg.lanes, t.fe_query_overhead,
-                                 t.fe_decision_latency, cfg.qk_bits)
+    return frontend_schedule(request_slots(planes_used, cfg), cfg.lanes,
+                             t.fe_decision_latency, cfg.plane_slots,
+                             cfg.fe_full_key_cycles)[0] + t.fe_query_overhead
 
 
 def backend_query_cycles(survivors: np.ndarray, overhead: int) -> np.ndarray:
@@ -314,8 +345,9 @@ def core_schedule(planes_used: np.ndarray, mask: np.ndarray,
     t = timing(cfg)
     mask = np.asarray(mask, bool)
     H, Nq, _ = mask.shape
-    makespan, finish = frontend_schedule(planes_used, cfg.lanes, t.fe_decision_latency,
-                                         cfg.qk_bits)
+    makespan, finish = frontend_schedule(request_slots(planes_used, cfg), cfg.lanes,
+                                         t.fe_decision_latency, cfg.plane_slots,
+                                         cfg.fe_full_key_cycles)
     commit_rel = survivor_commit(finish, mask, makespan)
     fe_len = makespan + t.fe_query_overhead
     n = mask.sum(axis=-1)

@@ -118,6 +118,12 @@ def test_prune_rule_property(case: tuple[int, list[int], list[list[int]], int]) 
         survives = score >= th
         assert res["mask"][0, 0, j] == survives, f"key {j}: S={score} Th={th}"
         assert res["planes_used"][0, 0, j] == (p if survives else first), f"key {j}: planes"
+        # two planes per cycle: same prune set, the deciding plane rounded up to its slot
+        two = bitserial_prune(np.array([[q]]), np.array([k]), np.array([th_reg]), p,
+                              planes_per_cycle=2)
+        assert two["mask"][0, 0, j] == survives, f"key {j}: planes_per_cycle=2 prune set"
+        want = p if survives else min(2 * -(-first // 2), p)
+        assert two["planes_used"][0, 0, j] == want, f"key {j}: planes_per_cycle=2 planes"
 
 
 def test_threshold_register_saturation_keeps_prune_set(rng: np.random.Generator) -> None:
@@ -217,3 +223,53 @@ def test_random_against_scalar_reference(kind: str, p: int, d: int, seed: int) -
         surv = score >= t.threshold[h]
         assert res["mask"][h, i, j] == surv, where
         assert res["planes_used"][h, i, j] == (p if surv else first), where
+
+
+# ------------------------------------------------------------- two planes per cycle
+@pytest.mark.parametrize("p", [4, 5])
+def test_two_planes_per_cycle_exhaustive(p: int) -> None:
+    """planes_per_cycle=2 (bound tested after planes 2, 4, ... and p): for every k of d=2
+    (p=4 and the odd p=5, whose last slot holds one plane), a spread of q and thresholds
+    (every q and threshold of p=4 is too slow for the default suite), the
+    prune set and the scores are those of one plane per cycle, and planes_used is the
+    end of the slot holding the one-plane-per-cycle deciding plane r: min(2 ceil(r/2), p)."""
+    qa = _all_vectors(p, 2)[None, ::3] if p == 4 else _all_vectors(p, 2)[None, ::29]
+    ka = _all_vectors(p, 2)[None]
+    exact = qa[0] @ ka[0].T
+    ub = bitserial_prune(qa, ka, np.array([0]), p, return_bounds=True)["ub"][:, 0]
+    for th in range(int(exact.min()) - 1, int(exact.max()) + 2, 3 if p == 4 else 23):
+        one = bitserial_prune(qa, ka, np.array([th]), p)
+        two = bitserial_prune(qa, ka, np.array([th]), p, planes_per_cycle=2)
+        assert np.array_equal(two["mask"], one["mask"]), f"Th={th}: prune set changed"
+        assert np.array_equal(two["score"], one["score"])
+        r = one["planes_used"]
+        assert np.array_equal(two["planes_used"], np.minimum(2 * -(-r // 2), p)), f"Th={th}"
+        pu = two["planes_used"][0]
+        # the bound at the reported plane is below Th for pruned keys, and at every
+        # earlier tested plane (2, 4, ...) it is not
+        pruned = ~two["mask"][0]
+        at = np.take_along_axis(ub, (pu - 1)[None], 0)[0]
+        assert (at[pruned] < th).all(), f"Th={th}: bound at planes_used not below Th"
+        for tested in range(2, p, 2):
+            before = pu > tested
+            assert (ub[tested - 1][before] >= th).all(), f"Th={th}: missed plane {tested}"
+
+
+def test_two_planes_per_cycle_real_trace_and_errors(rng: np.random.Generator) -> None:
+    from sim.golden import GoldenError, run_golden
+    t = random_trace(rng, heads=2, n_queries=6, n_keys=16, head_dim=8, qk_bits=7,
+                     v_bits=6, kind="realistic", prune_quantile=0.7)
+    cfg = LeopardConfig(head_dim=8, qk_bits=7, v_bits=6, lanes=4, max_keys=16,
+                        exp_frac_bits=4, exp_bits=8, scale_bits=8, scale_shift_bits=5,
+                        recip_bits=10)
+    g1 = run_golden(t, cfg)
+    g2 = run_golden(t, cfg.replace(planes_per_cycle=2))
+    assert np.array_equal(g1.mask, g2.mask) and np.array_equal(g1.out, g2.out)
+    assert (g2.planes_used >= g1.planes_used).all()
+    assert (g2.planes_used[g2.planes_used > 0] % 2 == 0).sum() + (g2.planes_used == 7).sum() \
+        == (g2.planes_used > 0).sum()
+    from sim.perf import k_plane_reads
+    assert g2.summary()["total"]["k_plane_reads"] == \
+        int(k_plane_reads(g2.planes_used, g2.cfg).sum())
+    with pytest.raises(GoldenError, match="planes_per_cycle"):
+        bitserial_prune(t.q, t.k, t.threshold, 7, planes_per_cycle=3)

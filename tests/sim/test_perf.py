@@ -12,7 +12,9 @@ from sim.perf import (
     core_schedule,
     frontend_query_cycles,
     frontend_schedule,
+    k_plane_reads,
     pipeline_cycles,
+    request_slots,
     survivor_commit,
     timing,
 )
@@ -51,13 +53,15 @@ def test_dispatch_simple_cases() -> None:
     assert frontend_query_cycles(np.array([0, 0]), 4, overhead=3) == 3
 
 
-def _cycle_sim_pipelined(planes: np.ndarray, lanes: int, lat: int, p: int) -> list[int]:
+def _cycle_sim_pipelined(planes: np.ndarray, lanes: int, lat: int, p: int,
+                         full: int | None = None) -> list[int]:
     """Result cycle of each key (0 if hidden) of the pipelined lanes, stepped cycle by cycle.
 
     Keys 0..lanes-1 wait in the lanes' slots at the accept (cycle 0); from cycle 0 a lane
     takes its slot's key when its request slot is free, and a slot empty at the start of
     a cycle is refilled at its end, lowest lane first. A key of r planes holds the lane
-    min(r + lat, p) cycles; its result appears r + lat cycles after it starts.
+    min(r + lat, p) cycles (``full`` if that is p and ``full`` is given); its result
+    appears r + lat cycles after it starts.
     """
     keys = [j for j, c in enumerate(planes) if c > 0]
     slot: list[int | None] = [None] * lanes
@@ -75,7 +79,8 @@ def _cycle_sim_pipelined(planes: np.ndarray, lanes: int, lat: int, p: int) -> li
                 c = int(planes[slot[i]])
                 out[slot[i]] = t + c + lat
                 n_out += 1
-                free[i] = t + min(c + lat, p)
+                hold = min(c + lat, p)
+                free[i] = t + (full if full is not None and hold == p else hold)
                 slot[i] = None
         for i in range(lanes):
             if empty_at_start[i] and nxt < len(keys):
@@ -98,6 +103,61 @@ def test_pipelined_dispatch_matches_cycle_simulation(lanes: int, lat: int,
         want = _cycle_sim_pipelined(row, lanes, lat, p)
         assert list(finish[r]) == want, f"row {r}: {list(finish[r])} != {want}"
         assert makespan[r] == max(want, default=0), f"row {r}"
+
+
+@pytest.mark.parametrize("lanes,full", [(8, 8), (3, 5), (4, 9)])
+def test_padded_dispatch_matches_cycle_simulation(lanes: int, full: int,
+                                                  rng: np.random.Generator) -> None:
+    """Two planes per cycle: a key that requests its last slot holds its lane ``full``
+    (fe_full_key_cycles) cycles."""
+    p, lat = 6, 2
+    planes = rng.integers(0, p + 1, size=(30, 23))
+    planes[:4] = p
+    planes[6:9, 15:] = 0
+    makespan, finish = frontend_schedule(planes, lanes, lat, p, full)
+    for r, row in enumerate(planes):
+        want = _cycle_sim_pipelined(row, lanes, lat, p, full)
+        assert list(finish[r]) == want, f"row {r}: {list(finish[r])} != {want}"
+        assert makespan[r] == max(want, default=0), f"row {r}"
+
+
+def test_two_planes_slots_reads_and_config() -> None:
+    from leopard_rtl.config import ConfigError
+    cfg = preset("paper").replace(planes_per_cycle=2)          # p = 12, 8 lanes
+    assert cfg.plane_slots == 6 and cfg.fe_full_key_cycles == 8 and cfg.cycle_model_exact
+    odd = cfg.replace(qk_bits=7, lanes=4)
+    assert odd.plane_slots == 4 and odd.fe_full_key_cycles == 4
+    assert list(request_slots(np.array([0, 1, 2, 3, 7]), odd)) == [0, 1, 1, 2, 4]
+    # slots requested: min(slots + 2, 4); planes read: 2 per slot, the last slot one
+    assert list(k_plane_reads(np.array([0, 2, 4, 6, 7]), odd)) == [0, 6, 7, 7, 7]
+    one = preset("paper")
+    assert list(k_plane_reads(np.array([0, 1, 10, 12]), one)) == [0, 3, 12, 12]
+    assert not cfg.replace(lanes=10).cycle_model_exact          # 10 > 6 + 2 + 1
+    with pytest.raises(ConfigError, match="planes_per_cycle"):
+        preset("paper").replace(planes_per_cycle=3)
+    with pytest.raises(ConfigError, match="planes_per_cycle"):
+        preset("paper").with_overrides(["planes_per_cycle=x"])
+    # survivors of 8 lanes at 6 slots are padded to 8 cycles: 16 survivors, 2 rounds
+    assert frontend_schedule(request_slots(np.array([12] * 16), cfg), 8, 2, 6, 8)[0] == 8 + 6 + 2
+
+
+def test_two_planes_survivor_queue_never_backs_up(rng: np.random.Generator) -> None:
+    """With the padding, the survivors of one query never wait more than ``lanes + 1``
+    deep in the one-per-cycle queue (so the queue of 2 lanes + 4 entries never stalls)."""
+    for lanes, p in ((8, 12), (8, 13), (4, 5), (3, 4)):
+        cfg = preset("paper").replace(lanes=lanes, qk_bits=p, planes_per_cycle=2)
+        assert cfg.cycle_model_exact
+        planes = rng.integers(1, p + 1, size=(60, 40))
+        planes[:20] = p                                     # all survive
+        mask = planes == p
+        mk, fin = frontend_schedule(request_slots(planes, cfg), lanes, cfg.fe_decision_latency,
+                                    cfg.plane_slots, cfg.fe_full_key_cycles)
+        for r in range(planes.shape[0]):
+            arrivals = np.bincount(fin[r][mask[r]], minlength=int(mk[r]) + 2)
+            backlog = 0
+            for a in arrivals:
+                backlog = max(backlog + a - 1, 0)
+                assert backlog <= lanes + 1, f"lanes={lanes} p={p} row {r}: backlog {backlog}"
 
 
 def test_pipelined_dispatch_simple_cases() -> None:
