@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,6 +49,15 @@ class BackEnd(wiring.Component):
     is exactly :func:`sim.perf.pipeline_cycles` with ``fe_end(i) = commit(i)``.
     Throughput: one survivor per cycle sustained within a query.
 
+    With ``cfg.overlap_norm`` the back end is two stages (:meth:`_two_stage`): the
+    accumulator (store reads, exp, MAC) holds query i's sums from ``t0(i) + n_i +
+    cfg.be_drain_cycles``; query i is handed off to the normalizer (reciprocal start, its
+    ``acc`` copied into the normalizer's second bank, store half released) at
+    ``h(i) = max(t0(i) + n_i + be_drain_cycles, be_end(i-1))`` and output at
+    ``be_end(i) = h(i) + cfg.be_norm_cycles``; the accumulator starts query i+1 at
+    ``t0(i+1) = max(commit(i+1), h(i) + cfg.be_release_latency)``
+    (:func:`sim.perf.backend_step`). ``released`` pulses in each hand-off cycle.
+
     Handshakes: ``survivor`` stalls only when both store halves are full; ``v_load`` is
     ready only when no query is stored or in flight; ``out`` honours back-pressure (the
     back end waits with the next result until the previous one is taken).
@@ -73,18 +82,23 @@ class BackEnd(wiring.Component):
         ``{data, all_pruned, survivors, overflow}``, one per query, in order.
     busy : Out(1)
         A query is stored or being processed.
+    released : Out(1)
+        Only with ``cfg.overlap_norm``: a store half is released (the hand-off cycle).
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
-        super().__init__({
+        sig = {
             "survivor": In(stream.Signature(layouts.survivor(cfg))),
             "v_load": In(stream.Signature(layouts.v_load(cfg))),
             "scale_mant": In(unsigned(cfg.scale_bits)),
             "scale_shift": In(unsigned(cfg.scale_shift_bits)),
             "out": Out(stream.Signature(layouts.backend_out(cfg))),
             "busy": Out(1),
-        })
+        }
+        if cfg.overlap_norm:
+            sig["released"] = Out(1)
+        super().__init__(sig)
 
     @property
     def cfg(self) -> LeopardConfig:
@@ -96,6 +110,7 @@ class BackEnd(wiring.Component):
         cfg = self._cfg
         return {"be_query_overhead": cfg.be_query_overhead, "exp": cfg.exp_latency,
                 "mac": cfg.mac_acc_latency, "drain": cfg.be_drain_cycles,
+                "norm_stage": cfg.be_norm_cycles, "release": cfg.be_release_latency,
                 "reciprocal": cfg.recip_prep_cycles + cfg.recip_digits,
                 "normalizer": cfg.norm_latency, "cycles_per_survivor": 1}
 
@@ -141,6 +156,10 @@ class BackEnd(wiring.Component):
         out_free = ~self.out.valid | self.out.ready
         with m.If(self.out.valid & self.out.ready):
             m.d.sync += self.out.valid.eq(0)
+        if cfg.overlap_norm:
+            self._two_stage(m, store, mac, recip, norm, issue, idx, init, out_free)
+            m.d.comb += vbuf.enable.eq(store.idle)
+            return m
 
         with m.FSM(name="be"):
             with m.State("IDLE"):
@@ -198,3 +217,102 @@ class BackEnd(wiring.Component):
                     m.next = "IDLE"
         m.d.comb += [self.busy.eq(~store.idle), vbuf.enable.eq(store.idle)]
         return m
+
+    def _two_stage(self, m: Module, store: SurvivorStore, mac: ValueAccumulator,
+                   recip: Reciprocal, norm: RowNormalizer, issue: Signal, idx: Signal,
+                   init: Signal, out_free: Value) -> None:
+        """The ``overlap_norm`` control: accumulator and normalizer as two FSMs.
+
+        Hand-off in cycle h (accumulator done, normalizer free): the reciprocal samples
+        ``sum``; the query's flags are kept; the store half is released (``released``);
+        ``capture`` (presented ``a - 1`` cycles later, ``a = mac_acc_latency -
+        mac_sum_latency``) copies ``acc``, final from h + a, into the normalizer's second
+        bank before its first product step (h + recip_prep_cycles + 1). The accumulator
+        starts the next query from h + 1; its ``clear`` is delayed ``max(0, a - 2)``
+        cycles so that ``acc`` (valid one cycle after ``clear``) still holds query i at
+        h + a.
+        """
+        cfg = self._cfg
+        a = cfg.mac_acc_latency - cfg.mac_sum_latency
+        assert 1 <= a <= cfg.recip_prep_cycles and cfg.be_release_latency == 1
+        clear = Signal()
+        m.d.comb += mac.clear.eq(_delay(m, clear, max(0, a - 2), "clear"))
+        drain = Signal(range(max(2, cfg.be_drain_cycles)))
+        done = Signal()                   # the accumulator holds a query's sums
+        take = Signal()                   # hand-off
+        with m.FSM(name="acc_stage"):
+            with m.State("IDLE"):
+                with m.If(store.valid):
+                    m.d.comb += clear.eq(1)
+                    with m.If(store.count == 0):
+                        m.d.sync += drain.eq(cfg.be_drain_cycles - 2)
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.d.comb += [issue.eq(1), store.rd_idx.eq(0)]
+                        m.d.sync += idx.eq(1)
+                        with m.If(store.count == 1):
+                            m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
+                            m.next = "DRAIN"
+                        with m.Else():
+                            m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += issue.eq(1)
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx == store.count - 1):
+                    m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += done.eq(1)
+                with m.If(take):
+                    m.next = "IDLE"
+
+        m.d.comb += norm.capture.eq(_delay(m, take, a - 1, "capture"))
+        empty = Signal()
+        total = Signal.like(store.total)
+        ovf = Signal()
+        fin = Signal(range(max(2, cfg.norm_latency)))
+        with m.FSM(name="norm_stage") as fsm:
+            with m.State("WAIT"):
+                with m.If(done):
+                    m.d.comb += [take.eq(1), recip.start.eq(1), store.release.eq(1)]
+                    m.d.sync += [init.eq(1), empty.eq(store.count == 0),
+                                 total.eq(store.total), ovf.eq(store.overflow)]
+                    m.next = "DIV"
+            with m.State("DIV"):
+                m.d.sync += init.eq(0)
+                with m.If(recip.q_last):
+                    if cfg.norm_latency:
+                        m.d.sync += fin.eq(cfg.norm_latency - 1)
+                        m.next = "FINISH"
+                    else:
+                        m.next = "OUT"
+            with m.State("FINISH"):
+                m.d.sync += fin.eq(fin - 1)
+                with m.If(fin == 0):
+                    m.next = "OUT"
+            with m.State("OUT"):
+                with m.If(out_free):
+                    m.d.sync += [
+                        self.out.valid.eq(1),
+                        self.out.payload.all_pruned.eq(empty),
+                        self.out.payload.survivors.eq(total),
+                        self.out.payload.overflow.eq(ovf),
+                    ]
+                    m.d.sync += [self.out.payload.data[i].eq(Mux(empty, 0, norm.out[i]))
+                                 for i in range(cfg.head_dim)]
+                    m.next = "WAIT"
+        m.d.comb += [self.released.eq(take),
+                     self.busy.eq(~store.idle | ~fsm.ongoing("WAIT"))]
+
+
+def _delay(m: Module, sig: Value, n: int, name: str) -> Value:
+    """``sig`` delayed by ``n`` register stages (``sig`` itself for n = 0)."""
+    for k in range(n):
+        q = Signal(name=f"{name}_d{k}")
+        m.d.sync += q.eq(sig)
+        sig = q
+    return sig

@@ -40,6 +40,10 @@ class RowNormalizer(wiring.Component):
     hold it). No handshake. Reset: the datapath registers are reset-less (loaded by
     ``init``).
 
+    With ``cfg.overlap_norm`` each lane holds its own copy of ``acc`` (the second
+    accumulator bank), loaded one cycle after ``capture`` is presented; the steps use that
+    copy, so ``acc`` need not be held and the accumulator may start the next query.
+
     Members
     -------
     acc : In(ArrayLayout(signed(acc_bits), head_dim))
@@ -52,20 +56,25 @@ class RowNormalizer(wiring.Component):
         One Horner step with ``q_digit``.
     q_digit : In(unsigned(2))
         The reciprocal digit of this step (0..3).
+    capture : In(1)
+        Only with ``cfg.overlap_norm``: copy ``acc`` into the lanes' second bank.
     out : Out(out_row(cfg))
         The saturated output row.
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
-        super().__init__({
+        sig = {
             "acc": In(acc_row(cfg)),
             "l": In(unsigned(layouts.l_bits(cfg))),
             "init": In(1),
             "step": In(1),
             "q_digit": In(unsigned(2)),
             "out": Out(layouts.out_row(cfg)),
-        })
+        }
+        if cfg.overlap_norm:
+            sig["capture"] = In(1)
+        super().__init__(sig)
 
     @property
     def latency(self) -> int:
@@ -87,6 +96,8 @@ class RowNormalizer(wiring.Component):
             m.d.comb += [lane.acc.eq(self.acc[i]), lane.init.eq(self.init),
                          lane.step.eq(self.step), lane.q_digit.eq(self.q_digit),
                          lane.rnd.eq(rnd), lane.sh.eq(sh), self.out[i].eq(lane.out)]
+            if cfg.overlap_norm:
+                m.d.comb += lane.capture.eq(self.capture)
         return m
 
 
@@ -108,12 +119,14 @@ class NormLane(wiring.Component):
         The rounding constant ``2**(L-2)``, sampled with ``init``.
     sh : In(range)
         ``L + R``, sampled with ``init``.
+    capture : In(1)
+        Only with ``cfg.overlap_norm``: load the lane's copy of ``acc`` (one cycle later).
     out : Out(signed(v_bits))
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
-        super().__init__({
+        sig = {
             "acc": In(signed(cfg.acc_bits)),
             "init": In(1),
             "step": In(1),
@@ -121,7 +134,10 @@ class NormLane(wiring.Component):
             "rnd": In(unsigned(cfg.norm_product_bits)),
             "sh": In(range(cfg.sum_bits + cfg.recip_bits + 1)),
             "out": Out(signed(cfg.v_bits)),
-        })
+        }
+        if cfg.overlap_norm:
+            sig["capture"] = In(1)
+        super().__init__(sig)
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._cfg
@@ -139,8 +155,15 @@ class NormLane(wiring.Component):
         sh = Signal.like(self.sh, reset_less=True)
         ps = Signal(pw, reset_less=True)
         pc = Signal(pw, reset_less=True)
-        a, b = compress(m, [ps << 2, pc << 2, Mux(q[1], self.acc << 1, 0),
-                            Mux(q[0], self.acc, 0)], pw, levels=2, name="p")
+        acc = self.acc
+        if cfg.overlap_norm:
+            cap = Signal()
+            acc = Signal(signed(cfg.acc_bits), name="acc_bank", reset_less=True)
+            m.d.sync += cap.eq(self.capture)
+            with m.If(cap):
+                m.d.sync += acc.eq(self.acc)
+        a, b = compress(m, [ps << 2, pc << 2, Mux(q[1], acc << 1, 0),
+                            Mux(q[0], acc, 0)], pw, levels=2, name="p")
         with m.If(init):
             m.d.sync += [ps.eq(self.rnd), pc.eq(0), sh.eq(self.sh)]
         with m.Elif(step):

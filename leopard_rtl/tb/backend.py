@@ -11,7 +11,7 @@ Per head the testbench loads V (``v_load``), sets the scale registers, streams a
 queries' survivor records and collects one output per query. ``cycles[h]`` is the cycle of
 the head's last output transfer minus the cycle its first survivor record is presented
 (``out`` always ready): :func:`predicted_cycles` gives the same number from
-:func:`sim.perf.pipeline_cycles` with the front end replaced by the record stream.
+:func:`sim.perf.backend_pipeline_cycles` with the front end replaced by the record stream.
 """
 
 from __future__ import annotations
@@ -85,13 +85,14 @@ def predicted_cycles(survivors: np.ndarray, cfg: LeopardConfig) -> np.ndarray:
     """Back-end cycles per head [H] for records streamed at one per cycle (out ready).
 
     The record stream plays the front end: query i's records take ``max(1, survivors)``
-    cycles; the back end takes ``min(survivors, capacity) + be_query_overhead``.
+    cycles; the back end reads ``min(survivors, capacity)`` stored survivors
+    (:func:`sim.perf.backend_pipeline_cycles`; without ``overlap_norm`` each query takes
+    ``min(survivors, capacity) + be_query_overhead``).
     """
     surv = np.asarray(survivors, np.int64)
-    fe = np.maximum(surv, 1)
-    be = perf.backend_query_cycles(np.minimum(surv, cfg.survivor_capacity),
-                                   perf.timing(cfg).be_query_overhead)
-    return perf.pipeline_cycles(fe, be)
+    return perf.backend_pipeline_cycles(np.maximum(surv, 1),
+                                        np.minimum(surv, cfg.survivor_capacity),
+                                        perf.timing(cfg))
 
 
 # ------------------------------------------------------------------ stimulus and testbench

@@ -310,3 +310,58 @@ def test_backend_random_sweep(offset: int, seed: int) -> None:
                       p_in=p, p_out=p, order="random" if p else "key")
     want = expected(fe["score"], fe["mask"], t.v, fe["mant"], fe["shift"], cfg)
     check(got, want, s, kind)
+
+
+# ------------------------------------------------------------ overlap_norm (second bank)
+@pytest.mark.parametrize("changes,p", [
+    ({}, 0.4),
+    ({"v_bits": 14}, 0.0),        # acc 3 cycles after sum: the MAC's clear is delayed
+    ({"v_bits": 3, "survivor_depth": 3}, 0.3),
+])
+def test_backend_overlap_random(changes: dict[str, int], p: float, seed: int) -> None:
+    """overlap_norm: bit-identical to the golden model; cycles equal the perf model."""
+    cfg = preset("tiny").replace(overlap_norm=True, **changes)
+    rng = np.random.default_rng(seed)
+    t = random_trace(rng, heads=2, n_queries=6, n_keys=cfg.max_keys, kind="realistic",
+                     causal=True, prune_quantile=0.7, v_bits=cfg.v_bits)
+    fe = front(t, cfg)
+    got = run_backend(cfg, fe["score"], fe["mask"], t.v, fe["mant"], fe["shift"], rng=rng,
+                      p_in=p, p_out=p)
+    want = expected(fe["score"], fe["mask"], t.v, fe["mant"], fe["shift"], cfg)
+    check(got, want, seed, f"overlap {changes}")
+    if p == 0:
+        pred = predicted_cycles(want["survivors"], cfg)
+        assert list(got["cycles"]) == list(pred), f"seed={seed}: cycles vs perf model"
+        assert (pred < predicted_cycles(want["survivors"],
+                                        cfg.replace(overlap_norm=False))).all()
+        c = _directed(cfg, rng)
+        got = run_backend(cfg, c["score"], c["mask"], c["v"], c["mant"], c["shift"],
+                          rng=rng)
+        want = expected(c["score"], c["mask"], c["v"], c["mant"], c["shift"], cfg)
+        check(got, want, seed, f"overlap directed {changes}")
+        assert list(got["cycles"]) == list(predicted_cycles(want["survivors"], cfg))
+
+
+@pytest.mark.parametrize("fill", ["none", "all", "alternate"])
+def test_backend_overlap_back_to_back(fill: str, seed: int) -> None:
+    """Back-to-back queries with 0 / all survivors: a query costs the longer of its
+    accumulation (n + be_drain_cycles + be_release_latency) and its normalization."""
+    cfg = preset("tiny").replace(overlap_norm=True)
+    rng = np.random.default_rng(seed)
+    nk, nq = cfg.max_keys, 5
+    score = rng.integers(-300, 300, size=(1, nq, nk))
+    mask = np.zeros((1, nq, nk), bool)
+    if fill == "all":
+        mask[:] = True
+    elif fill == "alternate":
+        mask[0, ::2] = True
+    v = rng.integers(-32, 32, size=(1, nk, cfg.head_dim))
+    got = run_backend(cfg, score, mask, v, np.array([150]), np.array([6]), rng=rng)
+    want = expected(score, mask, v, np.array([150]), np.array([6]), cfg)
+    check(got, want, seed, f"back-to-back {fill}")
+    D, B, rl = cfg.be_drain_cycles, cfg.be_norm_cycles, cfg.be_release_latency
+    n = mask[0].sum(-1)
+    if fill != "alternate":               # closed form: first records, then one period each
+        period = max(int(n[0]) + D + rl, B)
+        assert got["cycles"][0] == max(1, int(n[0])) + n[0] + D + B + (nq - 1) * period
+    assert list(got["cycles"]) == list(predicted_cycles(want["survivors"], cfg))
