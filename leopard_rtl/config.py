@@ -46,6 +46,9 @@ _RANGES: dict[str, tuple[int, int]] = {
     "survivor_depth": (1, 65536),
 }
 
+#: Fractional bits of the per-head margin register (``LeopardConfig.margin``).
+MARGIN_FRAC_BITS = 8
+
 # The golden model computes in int64; the widest intermediate must stay below 63 bits.
 _GOLDEN_INT_BITS = 62
 
@@ -120,6 +123,12 @@ class LeopardConfig:
         Stop a key at the first bit-plane whose upper bound falls below the threshold.
     pruning : bool
         Apply the threshold at all; ``False`` lets every key survive.
+    margin : float
+        Speculative pruning margin m in [0, 1), 0 (exact) by default; lossy when > 0: a
+        key is pruned at plane r < p when ``UB_r - m (UB_r - LB_r) < Th``. Held in a
+        per-head register of :attr:`margin_frac_bits` fractional bits
+        (:attr:`margin_register`); a configuration with ``margin > 0`` has that register
+        and the ``margin`` port, one with 0 has neither.
     name : str
         Label recorded in the manifest (the preset it came from).
     """
@@ -140,6 +149,7 @@ class LeopardConfig:
     memory: str = "ff"
     early_termination: bool = True
     pruning: bool = True
+    margin: float = 0.0
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -156,6 +166,11 @@ class LeopardConfig:
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be a bool (true/false), not "
                                   f"{getattr(self, key)!r}")
+        m = self.margin
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1 \
+                or self.margin_register >= 1 << self.margin_frac_bits:
+            raise ConfigError(f"margin must be a number in [0, {1 - 2.0 ** -MARGIN_FRAC_BITS}] "
+                              f"(steps of 2**-{MARGIN_FRAC_BITS}), not {m!r}")
         if self.memory not in MEMORY_STYLES:
             raise ConfigError(f"memory must be one of {', '.join(MEMORY_STYLES)}, "
                               f"not {self.memory!r}")
@@ -208,6 +223,17 @@ class LeopardConfig:
         ``UB_r`` lies in ``[-2^(score_bits-2), 2^(score_bits-1)]``: ``score_bits + 1`` bits.
         """
         return self.score_bits + 1
+
+    @property
+    def margin_frac_bits(self) -> int:
+        """Fractional bits of the margin register (value ``margin_register / 2**bits``)."""
+        return MARGIN_FRAC_BITS
+
+    @property
+    def margin_register(self) -> int:
+        """The margin register value ``round(margin * 2**margin_frac_bits)`` (half up)."""
+        return int(float(self.margin) * (1 << MARGIN_FRAC_BITS) + 0.5) if \
+            isinstance(self.margin, (int, float)) and self.margin >= 0 else -1
 
     @property
     def planes_bits(self) -> int:
@@ -455,7 +481,8 @@ class LeopardConfig:
         names = ("score_bits", "threshold_bits", "qsum_bits", "bound_bits", "planes_bits",
                  "key_index_bits", "key_count_bits", "exp_lut_size", "e_bits",
                  "exp_arg_bits", "sum_bits", "acc_bits", "recip_width",
-                 "norm_product_bits", "survivor_capacity", "fe_query_overhead",
+                 "norm_product_bits", "survivor_capacity", "margin_frac_bits",
+                 "margin_register", "fe_query_overhead",
                  "fe_decision_latency",
                  "exp_latency", "mac_acc_latency", "be_drain_cycles", "be_query_overhead",
                  "queries_in_flight", "be_norm_cycles", "be_release_latency",
@@ -480,6 +507,11 @@ def _parse_value(key: str, raw: str, typ: str) -> Any:
         if low in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key} must be a bool (true/false), not {raw!r}")
+    if "float" in typ:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, not {raw!r}") from None
     if "int" in typ:
         if "None" in typ and low in ("none", "null", ""):
             return None

@@ -28,6 +28,7 @@ import numpy as np
 from leopard_rtl.config import LeopardConfig
 from leopard_rtl.errors import LeopardError
 
+from . import margin as margin_mod
 from . import perf
 from .quant import softmax_scale
 from .trace import Trace, visibility
@@ -77,8 +78,8 @@ def plane_partial_sums(q: np.ndarray, k: np.ndarray, qk_bits: int, r: int) -> np
 def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits: int,
                     *, early_termination: bool = True, pruning: bool = True,
                     visible: np.ndarray | None = None,
-                    return_bounds: bool = False,
-                    planes_per_cycle: int = 1) -> dict[str, np.ndarray]:
+                    return_bounds: bool = False, planes_per_cycle: int = 1,
+                    margin_qpos: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Front end: bit-serial Q.K with early termination against a threshold.
 
     Parameters
@@ -103,6 +104,10 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
         ends the slot in which the bound first falls below ``Th`` (the planes read up to
         the decision). ``UB_r`` never increases with r, so this is ``min(c ceil(r/c), p)``
         for the r of one plane per cycle, and the prune set is the same.
+    margin_qpos : int array [H, Nq], optional
+        ``Q+'`` of a speculative margin (:func:`sim.margin.effective_qpos`): the bound
+        tests of planes r < p use it in place of ``Q+`` (lossy: keys with ``S >= Th`` can
+        be pruned; ``ub`` still holds the exact bounds).
 
     Returns
     -------
@@ -130,6 +135,7 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
         np.broadcast_to(np.asarray(visible, dtype=bool), (H, Nq, Nk))
     qpos = np.maximum(q, 0).sum(axis=-1)                      # [H, Nq]
     qp = qpos[:, :, None]
+    qtest = qp if margin_qpos is None else np.asarray(margin_qpos, np.int64)[:, :, None]
     planes = np.zeros((H, Nq, Nk), dtype=np.int64)            # 0 = not yet terminated
     ubs = []
     score = None
@@ -140,12 +146,15 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
         if return_bounds:
             ubs.append(ub)
         if early_termination and pruning and (r % planes_per_cycle == 0 or r == p):
-            newly = (planes == 0) & (ub < th)
+            test = ub if qtest is qp else (a_r << m) + qtest * ((1 << m) - 1)
+            newly = (planes == 0) & (test < th)
             planes[newly] = r
         if r == p:
             score = a_r
     assert score is not None
-    if pruning:
+    if early_termination and pruning:
+        mask = (planes == 0) & vis               # == (score >= th) without a margin
+    elif pruning:
         mask = (score >= th) & vis
     else:
         mask = vis.copy()
@@ -343,6 +352,11 @@ class GoldenResult:
     #: the first ``survivor_capacity`` of them (key order), as in the hardware.
     overflow: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
     backend: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    #: int64 [H]: margin register per head (0: exact pruning).
+    margin: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: Per head, what the margin lost against exact pruning (:func:`sim.margin.margin_loss`);
+    #: empty when every margin register is 0.
+    margin_loss: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def survivors(self) -> np.ndarray:
@@ -367,6 +381,11 @@ class GoldenResult:
         for h, row in enumerate(heads):
             row["k_plane_reads"] = int(reads[h].sum())
         total["k_plane_reads"] = int(reads.sum())
+        for h, loss in enumerate(self.margin_loss):
+            heads[h].update(margin=int(self.margin[h]) / (1 << self.cfg.margin_frac_bits),
+                            **loss)
+        if self.margin_loss:
+            total.update(margin_mod.loss_total(self.margin_loss))
         return {"config": self.cfg.name, "heads": heads, "total": total}
 
 
@@ -433,14 +452,16 @@ def check_memory(trace: Trace) -> None:
             f"but only {have / 2**30:.1f} GiB of memory is available (split the trace)")
 
 
-def _front(trace: Trace, cfg: LeopardConfig, th: np.ndarray, vis: np.ndarray
-           ) -> dict[str, np.ndarray]:
+def _front(trace: Trace, cfg: LeopardConfig, th: np.ndarray, vis: np.ndarray,
+           margin_qpos: np.ndarray | None = None) -> dict[str, np.ndarray]:
     return bitserial_prune(trace.q, trace.k, th, cfg.qk_bits,
                            early_termination=cfg.early_termination, pruning=cfg.pruning,
-                           visible=vis, planes_per_cycle=cfg.planes_per_cycle)
+                           visible=vis, margin_qpos=margin_qpos,
+                           planes_per_cycle=cfg.planes_per_cycle)
 
 
-def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:
+def run_golden(trace: Trace, cfg: LeopardConfig,
+               margin: np.ndarray | None = None) -> GoldenResult:
     """Run the whole core on ``trace``: outputs, statistics and predicted cycles.
 
     The baseline's cycles (``cfg.baseline()``) come from the same performance model on
@@ -448,15 +469,29 @@ def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:
     survivors than ``cfg.survivor_capacity`` gets the hardware's output: the softmax over
     its first ``survivor_capacity`` survivors (:func:`stored_survivors`), flagged in
     ``overflow``.
+
+    ``margin``: margin register values per head (:func:`sim.margin.margin_registers`;
+    default ``cfg.margin_register`` for every head). A non-zero margin is lossy; the
+    result then also holds ``margin_loss``, measured against exact pruning.
     """
     check_fits(trace, cfg)
     check_memory(trace)
     vis = trace.visible()
     th = threshold_register(trace.threshold, cfg)
-    fe = _front(trace, cfg, th, vis)
+    mreg = margin_mod.margin_registers(margin, trace.heads, cfg)
+    lossy = bool(mreg.any()) and cfg.early_termination and cfg.pruning
+    qeff = margin_mod.effective_qpos(trace.q, mreg, cfg.margin_frac_bits) if lossy else None
+    fe = _front(trace, cfg, th, vis, qeff)
     mant, shift = scale_registers(trace.scale_q, trace.scale_k, cfg)
     stored = stored_survivors(fe["mask"], cfg.survivor_capacity)
     be = softmax_value(fe["score"], stored, trace.v, mant, shift, cfg)
+    loss: list[dict[str, Any]] = []
+    if lossy:
+        exact = _front(trace, cfg, th, vis)["mask"]
+        ex_out = softmax_value(fe["score"], stored_survivors(exact, cfg.survivor_capacity),
+                               trace.v, mant, shift, cfg)["out"]
+        loss = margin_mod.margin_loss(fe["score"], fe["mask"], exact, be["out"], ex_out,
+                                      trace.scale_q, trace.scale_k, cfg.head_dim)
     overflow = fe["mask"].sum(axis=-1) > cfg.survivor_capacity
     cycles = perf.core_cycles(fe["planes_used"], fe["mask"], cfg)
     base = cfg.baseline()
@@ -466,7 +501,7 @@ def run_golden(trace: Trace, cfg: LeopardConfig) -> GoldenResult:
                         score=fe["score"], out=be["out"], all_pruned=be["all_pruned"],
                         visible=vis, threshold=th, scale_mant=mant, scale_shift=shift,
                         cycles=cycles, baseline_cycles=base_cycles, overflow=overflow,
-                        backend=be)
+                        backend=be, margin=mreg, margin_loss=loss)
 
 
 def visible_mask(n_queries: int, n_keys: int, causal: bool) -> np.ndarray:

@@ -109,6 +109,9 @@ class LeopardCore(wiring.Component):
         ``Nk - Nq`` for the causal mask.
     early_termination, pruning : In(1)
         Run-time switches (ANDed with the generator switches).
+    margin : In(unsigned(margin_frac_bits))
+        Only with a margin (``cfg.margin > 0``): the margin register
+        (:func:`sim.margin.margin_registers`); sampled per query.
     out : Out(stream.Signature(core_out(cfg)))
         One record per query, in order; back-pressure honoured.
     busy : Out(1)
@@ -117,7 +120,7 @@ class LeopardCore(wiring.Component):
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
-        super().__init__({
+        sig = {
             "k_load": In(stream.Signature(layouts.k_load(cfg))),
             "v_load": In(stream.Signature(layouts.v_load(cfg))),
             "query": In(stream.Signature(core_query(cfg))),
@@ -131,7 +134,10 @@ class LeopardCore(wiring.Component):
             "pruning": In(1),
             "out": Out(stream.Signature(core_out(cfg))),
             "busy": Out(1),
-        })
+        }
+        if cfg.margin:
+            sig["margin"] = In(unsigned(cfg.margin_frac_bits))
+        super().__init__(sig)
 
     @property
     def cfg(self) -> LeopardConfig:
@@ -166,6 +172,8 @@ class LeopardCore(wiring.Component):
             be.scale_mant.eq(self.scale_mant),
             be.scale_shift.eq(self.scale_shift),
         ]
+        if cfg.margin:
+            m.d.comb += fe.margin.eq(self.margin)
 
         # Queries in flight: accepted by the front end, not yet output.
         in_flight = Signal(range(cfg.queries_in_flight + 1))

@@ -35,7 +35,9 @@ class FrontEnd(wiring.Component):
     query is running and no K row is offered (K loading has priority); ``threshold`` and
     the two switches are captured with it. Keys ``0..n_visible-1`` are dispatched to the
     ``lanes`` pipelined lanes (:class:`~leopard_rtl.hw.lane_array.LaneArray`); a key that
-    uses r planes holds its lane for ``min(r + cfg.fe_decision_latency, qk_bits)`` cycles.
+    uses r planes holds its lane for ``min(r + cfg.fe_decision_latency, qk_bits)`` cycles
+    (in plane slots of ``cfg.planes_per_cycle`` planes: :func:`sim.perf.request_slots`,
+    ``cfg.plane_slots``, ``cfg.fe_full_key_cycles``).
 
     Cycle count (no back-pressure): a query accepted in cycle t occupies the front end for
     ``M + cfg.fe_query_overhead`` cycles, ``M`` the makespan of
@@ -62,8 +64,9 @@ class FrontEnd(wiring.Component):
     (global clock enable; no handshake inside the array); stalled cycles count in
     ``stats.cycles``. The cycle count above is exact when ``result`` and ``survivor`` are
     always ready and the survivor queue (:func:`survivor_queue_depth` entries, drained
-    one per cycle) never fills: survivors arrive at most ``lanes / qk_bits`` per cycle on
-    average, so this holds for every preset (``lanes <= qk_bits``); a design with more
+    one per cycle) never fills: survivors arrive at most ``lanes / fe_full_key_cycles`` per
+    cycle on average, so this holds for every preset (``cfg.cycle_model_exact``); a design
+    with more
     lanes than planes can be throttled by the one-survivor-per-cycle back end.
 
     K rows beyond ``max_keys`` are dropped; keys are never read past ``n_visible``.
@@ -85,6 +88,9 @@ class FrontEnd(wiring.Component):
         Threshold register value (:func:`sim.golden.threshold_register`), sampled with a query.
     early_termination, pruning : In(1)
         Run-time switches, sampled with a query; both low give the SPEC section 6 baseline.
+    margin : In(unsigned(margin_frac_bits))
+        Only with a margin (``cfg.margin > 0``): the margin register value
+        (:func:`sim.margin.margin_registers`), sampled with a query like ``threshold``.
     result : Out(stream.Signature(layouts.result(cfg)))
     survivor : Out(stream.Signature(layouts.survivor(cfg)))
     stats : Out(layouts.query_stats(cfg))
@@ -103,6 +109,8 @@ class FrontEnd(wiring.Component):
             "early_termination": In(1),
             "pruning": In(1),
         }
+        if cfg.margin:
+            sig["margin"] = In(unsigned(cfg.margin_frac_bits))
         if results:
             sig["result"] = Out(stream.Signature(layouts.result(cfg)))
         sig.update({
@@ -181,6 +189,8 @@ class FrontEnd(wiring.Component):
             arr.planes.eq(kbuf.rdata),
             self.busy.eq(arr.active),
         ]
+        if cfg.margin:
+            m.d.comb += [thr.margin.eq(self.margin), arr.margin.eq(thr.mg)]
 
         # Per-query statistics.
         res = arr.results

@@ -50,6 +50,9 @@ class LaneArray(wiring.Component):
     threshold : In(signed(threshold_bits))
         ``Th``, stable from the cycle after ``start`` for the whole query.
     early_termination, pruning : In(1)
+    margin : In(unsigned(margin_frac_bits))
+        Only with a margin (``cfg.margin > 0``): the margin register, stable like
+        ``threshold``; the array also registers ``sum |q_i|`` at accept.
     planes : In(ArrayLayout(unsigned(head_dim), lanes))
         K-buffer read data, one plane per lane.
     read : Out(ArrayLayout(layouts.kbuf_read(cfg), lanes))
@@ -65,7 +68,7 @@ class LaneArray(wiring.Component):
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
-        super().__init__({
+        sig = {
             "start": In(1),
             "query": In(layouts.qk_row(cfg)),
             "n_visible": In(unsigned(cfg.key_count_bits)),
@@ -79,7 +82,10 @@ class LaneArray(wiring.Component):
             "done": Out(1),
             "ending": Out(1),
             "active": Out(1),
-        })
+        }
+        if cfg.margin:
+            sig["margin"] = In(unsigned(cfg.margin_frac_bits))
+        super().__init__(sig)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -102,6 +108,13 @@ class LaneArray(wiring.Component):
         t_reg = Signal.like(pt.t, reset_less=True)
         m.d.comb += [pt.threshold.eq(self.threshold), pt.qpos.eq(qpos)]
         m.d.sync += t_reg.eq(pt.t)
+        if cfg.margin:
+            qabs = Signal(unsigned(cfg.qsum_bits), reset_less=True)
+            m.d.comb += [pt.qabs.eq(qabs), pt.margin.eq(self.margin)]
+            with m.If(accept):
+                m.d.sync += qabs.eq(adder_tree([Mux(self.query[i] < 0, -self.query[i],
+                                                    self.query[i])
+                                                for i in range(cfg.head_dim)]))
 
         lanes = []
         for i in range(n):

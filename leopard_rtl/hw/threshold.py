@@ -13,7 +13,7 @@ Two components:
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,8 +41,12 @@ class PlaneThresholds(wiring.Component):
     Computed in full width (:func:`plane_threshold_shape`): a threshold beyond every
     reachable ``A_r`` gives a ``T_r`` beyond it too.
 
+    With a margin (``cfg.margin > 0``) ``Q+`` is first replaced by
+    ``Q+' = Q+ - ((margin * qabs) >> margin_frac_bits)`` (:mod:`sim.margin`); ``T_p = Th``
+    still, so the last plane's test stays exact.
+
     Purely combinational; the lane array registers the outputs (they depend only on the
-    query's ``Th`` and ``Q+``, stable for the whole query).
+    query's ``Th``, ``Q+`` (``qabs``, ``margin``), stable for the whole query).
 
     Members
     -------
@@ -50,29 +54,40 @@ class PlaneThresholds(wiring.Component):
         The threshold register ``Th``.
     qpos : In(signed(qsum_bits))
         ``Q+ = sum max(q_i, 0)`` of the query (non-negative).
+    qabs : In(unsigned(qsum_bits)), margin : In(unsigned(margin_frac_bits))
+        Only with a margin: ``Q+ + Q- = sum |q_i|`` and the margin register.
     t : Out(ArrayLayout(plane_threshold_shape(cfg), qk_bits))
         ``t[r - 1] = T_r``.
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
-        super().__init__({
+        sig = {
             "threshold": In(signed(cfg.threshold_bits)),
             "qpos": In(signed(cfg.qsum_bits)),
             "t": Out(data.ArrayLayout(plane_threshold_shape(cfg), cfg.qk_bits)),
-        })
+        }
+        if cfg.margin:
+            sig.update(qabs=In(unsigned(cfg.qsum_bits)),
+                       margin=In(unsigned(cfg.margin_frac_bits)))
+        super().__init__(sig)
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._cfg
         p = cfg.qk_bits
         shape = plane_threshold_shape(cfg)
+        qpos = self.qpos
+        if cfg.margin:      # Q+' = Q+ - floor(margin * qabs / 2^F): within [-Q-, Q+]
+            qpos = Signal(signed(cfg.qsum_bits), name="qpos_margin")
+            m.d.comb += qpos.eq(self.qpos - ((self.margin * self.qabs)
+                                              >> cfg.margin_frac_bits))
         base = Signal(shape)
-        m.d.comb += base.eq(self.threshold + self.qpos)
+        m.d.comb += base.eq(self.threshold + qpos)
         for r in range(1, p + 1):
             sh = p - r
             x = Signal(shape, name=f"x{r}")
-            m.d.comb += [x.eq(base - (self.qpos << sh) + ((1 << sh) - 1)),
+            m.d.comb += [x.eq(base - (qpos << sh) + ((1 << sh) - 1)),
                          self.t[r - 1].eq(x >> sh)]
         return m
 
@@ -101,11 +116,14 @@ class ThresholdUnit(wiring.Component):
         without a threshold nothing can terminate early).
     pr : Out(1)
         Pruning in effect.
+    margin : In(unsigned(margin_frac_bits)), mg : Out(unsigned(margin_frac_bits))
+        Only with a margin (``cfg.margin > 0``): the margin register, loaded like
+        ``threshold``.
     """
 
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
-        super().__init__({
+        sig = {
             "threshold": In(signed(cfg.threshold_bits)),
             "early_termination": In(1),
             "pruning": In(1),
@@ -113,7 +131,11 @@ class ThresholdUnit(wiring.Component):
             "th": Out(signed(cfg.threshold_bits)),
             "et": Out(1),
             "pr": Out(1),
-        })
+        }
+        if cfg.margin:
+            sig.update(margin=In(unsigned(cfg.margin_frac_bits)),
+                       mg=Out(unsigned(cfg.margin_frac_bits)))
+        super().__init__(sig)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -129,4 +151,9 @@ class ThresholdUnit(wiring.Component):
             self.pr.eq(pr if cfg.pruning else 0),
             self.et.eq((et & pr) if (cfg.early_termination and cfg.pruning) else 0),
         ]
+        if cfg.margin:
+            mg = Signal.like(self.mg, name="mg_reg")
+            with m.If(self.load):
+                m.d.sync += mg.eq(self.margin)
+            m.d.comb += self.mg.eq(mg)
         return m
