@@ -130,7 +130,8 @@ def golden_case(case: FrontEndCase, cfg: Any) -> list[dict[str, np.ndarray]]:
             vis = (np.arange(nk) < nv[i])[None, None, :]
             g = bitserial_prune(q[None, i:i + 1], k[None], threshold_register(th[i:i + 1], cfg),
                                 cfg.qk_bits, early_termination=et and cfg.early_termination,
-                                pruning=pr and cfg.pruning, visible=vis)
+                                pruning=pr and cfg.pruning, visible=vis,
+                                planes_per_cycle=cfg.planes_per_cycle)
             planes = g["planes_used"][0, 0]
             out.append({
                 "mask": g["mask"][0, 0], "planes": planes, "score": g["score"][0, 0],

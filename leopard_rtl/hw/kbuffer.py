@@ -1,8 +1,11 @@
 """The K buffer, stored bit-plane major (SPEC section 4, blocks 2 and 5).
 
 Bank b (0 = the sign plane) holds bit ``p - 1 - b`` of every element of every key: one
-``head_dim``-bit word per key. A lane reads one word (one plane of one key) per cycle,
-so a key terminated after r planes never reads banks r..p-1.
+``head_dim``-bit word per key. A lane reads one plane slot of one key per cycle: one word
+(``planes_per_cycle`` = 1) or, with two planes per cycle, one word from each of the two
+plane groups (even banks, odd banks: planes 2j and 2j + 1 of slot j), so a key terminated
+after r planes never reads banks r..p-1 (beyond its slot) and no bank has more than one
+read port per lane.
 """
 
 from __future__ import annotations
@@ -52,9 +55,11 @@ class KBuffer(wiring.Component):
     Write: one K row per cycle (``w_en``, ``w_addr``, ``w_data``); the row is split into
     its ``qk_bits`` planes, each written to its own bank at address ``w_addr``.
 
-    Read: each port requests plane ``plane`` of key ``key`` with ``en``; the word appears on
-    ``rdata`` one cycle later (synchronous read) and is held while ``en`` is low. Only the
-    bank of the requested plane is enabled; the bank select is registered one-hot, so
+    Read: each port requests plane slot ``plane`` (planes ``c plane .. c plane + c - 1``,
+    c = ``planes_per_cycle``) of key ``key`` with ``en``; the words appear on ``rdata`` one
+    cycle later (synchronous read; plane ``c plane + u`` at bits ``u d .. u d + d - 1``, 0
+    for a plane beyond the last) and are held while ``en`` is low. Only the banks of the
+    requested planes are enabled; each plane group's bank select is registered one-hot, so
     ``rdata`` is the banks' output registers behind one AND-OR level.
 
     Implementation (``cfg.memory``): ``"ff"`` uses one :class:`amaranth.lib.memory.Memory`
@@ -71,7 +76,7 @@ class KBuffer(wiring.Component):
     w_addr : In(unsigned(key_index_bits))
     w_data : In(layouts.qk_row(cfg))
     read : In(ArrayLayout(layouts.kbuf_read(cfg), n_read))
-    rdata : Out(ArrayLayout(unsigned(head_dim), n_read))
+    rdata : Out(ArrayLayout(unsigned(planes_per_cycle * head_dim), n_read))
     """
 
     def __init__(self, cfg: LeopardConfig, n_read: int) -> None:
@@ -82,7 +87,8 @@ class KBuffer(wiring.Component):
             "w_addr": In(unsigned(cfg.key_index_bits)),
             "w_data": In(layouts.qk_row(cfg)),
             "read": In(data.ArrayLayout(layouts.kbuf_read(cfg), n_read)),
-            "rdata": Out(data.ArrayLayout(unsigned(cfg.head_dim), n_read)),
+            "rdata": Out(data.ArrayLayout(unsigned(cfg.planes_per_cycle * cfg.head_dim),
+                                          n_read)),
         })
 
     @property
@@ -105,23 +111,29 @@ class KBuffer(wiring.Component):
                 wp = mems[b].write_port()
                 m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr),
                              wp.data.eq(words[b])]
+        c = cfg.planes_per_cycle
         for j in range(self._n_read):
             req = self.read[j]
-            # The bank select is registered one-hot with the request, so the read mux is
-            # one AND-OR level behind the banks' output registers.
-            sel = Signal(p, name=f"port{j}_sel", reset_less=True)
-            enables, outs = [], []
-            for b in range(p):
-                re = Signal(name=f"port{j}_re{b}")
-                m.d.comb += re.eq(req.en & (req.plane == b))
-                enables.append(re)
-                outs.append(self._bank_port(m, mems, j, b, words[b], re, req.key))
-            with m.If(req.en):
-                m.d.sync += sel.eq(Cat(*enables))
-            acc = outs[0] & sel[0].replicate(d)
-            for b in range(1, p):
-                acc = acc | (outs[b] & sel[b].replicate(d))
-            m.d.comb += self.rdata[j].eq(acc)
+            group_words = []
+            for u in range(c):
+                banks = [b for b in range(p) if b % c == u]
+                # The bank select is registered one-hot with the request, so the read mux
+                # is one AND-OR level behind the banks' output registers.
+                sel = Signal(len(banks), name=f"port{j}_sel" + (f"{u}" if c > 1 else ""),
+                             reset_less=True)
+                enables, outs = [], []
+                for b in banks:
+                    re = Signal(name=f"port{j}_re{b}")
+                    m.d.comb += re.eq(req.en & (req.plane == b // c))
+                    enables.append(re)
+                    outs.append(self._bank_port(m, mems, j, b, words[b], re, req.key))
+                with m.If(req.en):
+                    m.d.sync += sel.eq(Cat(*enables))
+                acc = outs[0] & sel[0].replicate(d)
+                for i in range(1, len(banks)):
+                    acc = acc | (outs[i] & sel[i].replicate(d))
+                group_words.append(acc)
+            m.d.comb += self.rdata[j].eq(Cat(*group_words))
         return m
 
     def _bank_port(self, m: Module, mems: dict[int, Memory], j: int, b: int, word, re,

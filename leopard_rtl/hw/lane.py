@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.hdl import Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -30,30 +30,37 @@ def adder_tree(terms: Sequence[Value]) -> Value:
 
 
 def lane_groups(cfg: LeopardConfig) -> int:
-    """Partial sums a lane registers between its two adder-tree stages: ``min(4, head_dim)``.
+    """Partial sums per plane a lane registers between its two adder-tree stages:
+    ``min(4, head_dim) // planes_per_cycle`` (at least 1).
 
-    The first stage reduces the ``head_dim`` ANDed terms of a plane to this many sums
-    (``ceil(log2 head_dim) - 2`` adder levels), the second adds them to ``2 A`` and compares
-    (two levels, the accumulate and the threshold compare).
+    The first stage reduces the ``head_dim`` ANDed terms of each plane of a slot to this
+    many sums (``ceil(log2 head_dim) - 2`` adder levels with one plane per cycle, one more
+    with two), the second adds the ``planes_per_cycle`` x this many sums to ``2 A`` (``4 A``)
+    and compares (the same levels for c = 1 and 2).
     """
-    return min(4, cfg.head_dim)
+    return max(1, min(4, cfg.head_dim) // cfg.planes_per_cycle)
 
 
 class QKLane(wiring.Component):
-    """One pipelined bit-serial Q.K lane: one K bit-plane request per cycle, MSB plane first.
+    """One pipelined bit-serial Q.K lane: one K plane-slot request per cycle, MSB plane first.
 
     Computes, for each key it takes, ``A_r = 2 A_(r-1) + sum_i q_i b_i`` (the sign plane,
     r = 1, gives ``A_1 = -sum_i q_i b_i``) and terminates the key at the first r with
     ``A_r < T_r`` (the per-plane threshold of :class:`~leopard_rtl.hw.threshold.
-    PlaneThresholds`, equivalent to ``UB_r < Th``) or after the last plane. Matches
+    PlaneThresholds`, equivalent to ``UB_r < Th``) or after the last plane.
+    With two planes per cycle (``cfg.planes_per_cycle``) a request slot j
+    reads planes 2j and 2j + 1 (one word from each K plane bank) and the update is
+    ``A_(2j+2) = 4 A_(2j) + 2 s_(2j+1) + s_(2j+2)`` (twice the one-plane step; the first
+    slot ``-2 s_1 + s_2``, and with odd ``qk_bits`` the last slot holds one plane,
+    ``A_p = 2 A_(p-1) + s_p``), compared with the threshold of the slot's last plane. Matches
     :func:`sim.golden.bitserial_prune` bit for bit: the reported ``planes`` is that
     function's ``planes_used`` (the plane that decided, not the planes read) and
     ``survivor`` its ``mask``; ``score`` is the exact ``S`` for survivors.
 
-    Pipeline (one token per requested plane, all stages advance together with
-    ``advance``):
+    Pipeline (one token per requested plane slot — a plane with one plane per cycle —,
+    all stages advance together with ``advance``):
 
-    * request (cycle c): ``read`` asks the K buffer for plane k of the current key;
+    * request (cycle c): ``read`` asks the K buffer for plane slot k of the current key;
     * stage 1 (c + 1): the plane word arrives (``plane``), is ANDed with the query and
       reduced to :func:`lane_groups` partial sums; the plane's threshold ``T_(k+1)`` is
       selected; both are registered;
@@ -70,7 +77,11 @@ class QKLane(wiring.Component):
     in the cycle the result appears, and in that same cycle the lane starts its next key.
     A key that uses r planes thus holds the lane's request slot for
     ``min(r + cfg.fe_decision_latency, qk_bits)`` cycles (``qk_bits`` for survivors: a
-    key's last plane needs no decision to end its requests). Tokens carry a one-bit key
+    key's last plane needs no decision to end its requests); in slots, with
+    ``cfg.plane_slots`` in place of ``qk_bits``, and a key that requests its last slot
+    holds the lane ``cfg.fe_full_key_cycles`` cycles (with two planes per cycle and more
+    lanes than slots the lane idles after it: one survivor per ``lanes`` cycles per lane
+    at most; ``start`` ends the idling). Tokens carry a one-bit key
     epoch, so the drop never touches the next key's tokens.
 
     Dispatch. The lane holds one prefetched key (``fill`` writes it when ``empty``); it
@@ -101,9 +112,9 @@ class QKLane(wiring.Component):
     fill : In(1)
         Write ``fill_key`` into the prefetch slot (only while ``empty``).
     fill_key : In(unsigned(key_index_bits))
-    plane : In(unsigned(head_dim))
-        K-buffer read data: the plane requested in the previous advancing cycle, element
-        i at bit i.
+    plane : In(unsigned(planes_per_cycle * head_dim))
+        K-buffer read data: the plane slot requested in the previous advancing cycle,
+        plane ``c k + u`` at bits ``u d ..``, element i at bit ``u d + i``.
     empty : Out(1)
         The prefetch slot is empty (registered).
     take : Out(1)
@@ -128,7 +139,7 @@ class QKLane(wiring.Component):
             "start_key": In(unsigned(cfg.key_index_bits)),
             "fill": In(1),
             "fill_key": In(unsigned(cfg.key_index_bits)),
-            "plane": In(unsigned(cfg.head_dim)),
+            "plane": In(unsigned(cfg.planes_per_cycle * cfg.head_dim)),
             "empty": Out(1),
             "take": Out(1),
             "read": Out(layouts.kbuf_read(cfg)),
@@ -144,6 +155,8 @@ class QKLane(wiring.Component):
         m = Module()
         cfg = self._cfg
         p, d = cfg.qk_bits, cfg.head_dim
+        c, ns = cfg.planes_per_cycle, cfg.plane_slots
+        pad_cycles = cfg.fe_full_key_cycles - ns
         kb = cfg.key_index_bits
         g = lane_groups(cfg)
         adv = self.advance
@@ -152,22 +165,23 @@ class QKLane(wiring.Component):
         # Request stage: the current key and the prefetch slot.
         cur_v = Signal(name="cur_valid")
         cur_key = Signal(unsigned(kb), reset_less=True)
-        cur_plane = Signal(range(p), reset_less=True)
+        cur_plane = Signal(range(ns), reset_less=True)
         cur_ep = Signal(reset_less=True)
         nxt_v = Signal(name="next_valid")
         nxt_key = Signal(unsigned(kb), reset_less=True)
         # Stage 1 and stage 2 tokens.
         s1_v = Signal(name="s1_valid")
         s1_key = Signal(unsigned(kb), reset_less=True)
-        s1_plane = Signal(range(p), reset_less=True)
+        s1_plane = Signal(range(ns), reset_less=True)
         s1_ep = Signal(reset_less=True)
         s2_v = Signal(name="s2_valid")
         s2_key = Signal(unsigned(kb), reset_less=True)
-        s2_plane = Signal(range(p), reset_less=True)
+        s2_plane = Signal(range(ns), reset_less=True)
         s2_ep = Signal(reset_less=True)
         s2_t = Signal(plane_threshold_shape(cfg), reset_less=True)
-        s2_pp = [Signal(signed(cfg.qsum_bits), name=f"s2_pp{i}", reset_less=True)
-                 for i in range(g)]
+        s2_pp = [[Signal(signed(cfg.qsum_bits),
+                          name=f"s2_pp{i}" if c == 1 else f"s2_pp{u}_{i}", reset_less=True)
+                   for i in range(g)] for u in range(c)]
         acc = Signal(signed(cfg.score_bits), reset_less=True)
         # Result register (valid has a reset; the epoch and "ended early" go with it).
         res_v = Signal(name="res_valid")
@@ -181,10 +195,18 @@ class QKLane(wiring.Component):
         kill_cur = Signal()
         m.d.comb += kill_cur.eq(kill & cur_v & (cur_ep == res_ep))
 
+        # After a key's last slot the lane idles pad_cycles cycles (none with one plane per
+        # cycle or lanes <= plane_slots).
+        pad_free = Signal()
+        if pad_cycles > 0:
+            pad = Signal(range(pad_cycles + 1), name="pad")
+            m.d.comb += pad_free.eq(pad == 0)
+        else:
+            m.d.comb += pad_free.eq(1)
         take = Signal()
         cont = Signal()
         m.d.comb += [
-            take.eq((nxt_v & (~cur_v | kill_cur)) | self.start),
+            take.eq((nxt_v & (~cur_v | kill_cur) & pad_free) | self.start),
             cont.eq(cur_v & ~kill_cur & ~take),
             self.take.eq(take),
             self.empty.eq(~nxt_v),
@@ -200,41 +222,66 @@ class QKLane(wiring.Component):
             with m.If(take):
                 m.d.sync += [cur_v.eq(1), cur_key.eq(self.read.key), cur_plane.eq(1),
                              cur_ep.eq(new_ep), nxt_v.eq(0)]
+                if pad_cycles > 0:
+                    m.d.sync += pad.eq(0)
             with m.Elif(cont):
                 m.d.sync += cur_plane.eq(cur_plane + 1)
-                with m.If(cur_plane == p - 1):
+                with m.If(cur_plane == ns - 1):
                     m.d.sync += cur_v.eq(0)
+                    if pad_cycles > 0:
+                        m.d.sync += pad.eq(pad_cycles)
             with m.Else():
                 m.d.sync += cur_v.eq(0)
+                if pad_cycles > 0:
+                    with m.If(~pad_free):
+                        m.d.sync += pad.eq(pad - 1)
             with m.If(self.fill):
                 m.d.sync += [nxt_v.eq(1), nxt_key.eq(self.fill_key)]
 
-        # Stage 1: AND with the query, reduce to g partial sums; select the plane's T.
-        terms = [Mux(self.plane[i], self.query[i], 0) for i in range(d)]
+        # Stage 1: AND with the query, reduce each plane to g partial sums; select the
+        # threshold of the slot's last plane.
         bounds = [d * i // g for i in range(g + 1)]
+        if c == 1:
+            t_sel = self.thresholds[s1_plane]
+        else:
+            t_sel = Array([self.thresholds[min(c * j + c - 1, p - 1)]
+                           for j in range(ns)])[s1_plane]
         with m.If(adv):
             m.d.sync += [s2_v.eq(s1_v & ~(kill & (s1_ep == res_ep))), s2_key.eq(s1_key),
-                         s2_plane.eq(s1_plane), s2_ep.eq(s1_ep),
-                         s2_t.eq(self.thresholds[s1_plane])]
-            m.d.sync += [s2_pp[i].eq(adder_tree(terms[bounds[i]:bounds[i + 1]]))
-                         for i in range(g)]
+                         s2_plane.eq(s1_plane), s2_ep.eq(s1_ep), s2_t.eq(t_sel)]
+            for u in range(c):
+                terms = [Mux(self.plane[u * d + i], self.query[i], 0) for i in range(d)]
+                m.d.sync += [s2_pp[u][i].eq(adder_tree(terms[bounds[i]:bounds[i + 1]]))
+                             for i in range(g)]
 
         # Stage 2: accumulate (the sign plane negates: -x = ~x + 1 per partial sum) and
         # compare with the plane's threshold.
         first = Signal()
         m.d.comb += first.eq(s2_plane == 0)
         acc_new = Signal(signed(cfg.score_bits))
-        m.d.comb += acc_new.eq(adder_tree(
-            [Mux(first, ~s2_pp[i], s2_pp[i]) for i in range(g)]
-            + [Mux(first, g, acc << 1)]))
+        hi = [Mux(first, ~pp, pp) for pp in s2_pp[0]]
+        if c == 1:
+            m.d.comb += acc_new.eq(adder_tree(hi + [Mux(first, g, acc << 1)]))
+        elif p % 2 == 0:
+            # A = 4 A + 2 s_hi + s_lo; the sign plane: -2 s = 2 (~s + 1).
+            m.d.comb += acc_new.eq(adder_tree(
+                [h << 1 for h in hi] + s2_pp[1] + [Mux(first, 2 * g, acc << 2)]))
+        else:
+            # Odd qk_bits: the last slot holds one plane (A = 2 A + s).
+            single = Signal()
+            m.d.comb += single.eq(s2_plane == ns - 1)
+            m.d.comb += acc_new.eq(adder_tree(
+                [Mux(single, h, h << 1) for h in hi]
+                + [Mux(single, 0, lo) for lo in s2_pp[1]]
+                + [Mux(first, 2 * g, Mux(single, acc << 1, acc << 2))]))
         live = Signal()
         below = Signal()
         last = Signal()
         end = Signal()
         m.d.comb += [
             live.eq(s2_v & ~(kill & (s2_ep == res_ep))),
-            below.eq(acc_new < Mux(first, self.thresholds[0], s2_t)),
-            last.eq(s2_plane == p - 1),
+            below.eq(acc_new < Mux(first, self.thresholds[c - 1], s2_t)),
+            last.eq(s2_plane == ns - 1),
             end.eq(live & (last | (self.early_termination & below))),
         ]
         with m.If(adv):
@@ -248,7 +295,7 @@ class QKLane(wiring.Component):
                 res.key.eq(s2_key),
                 # At the last plane T_p = Th: S < Th prunes (pruning on), else it survives.
                 res.survivor.eq(last & ~(self.pruning & below)),
-                res.planes.eq(s2_plane + 1),
+                res.planes.eq(s2_plane + 1 if c == 1 else Mux(last, p, (s2_plane + 1) * c)),
                 res.score.eq(acc_new),
             ]
         m.d.comb += [rs.eq(res), rs.valid.eq(res_v)]

@@ -53,8 +53,8 @@ class LaneArray(wiring.Component):
     margin : In(unsigned(margin_frac_bits))
         Only with a margin (``cfg.margin > 0``): the margin register, stable like
         ``threshold``; the array also registers ``sum |q_i|`` at accept.
-    planes : In(ArrayLayout(unsigned(head_dim), lanes))
-        K-buffer read data, one plane per lane.
+    planes : In(ArrayLayout(unsigned(planes_per_cycle * head_dim), lanes))
+        K-buffer read data, one plane slot per lane.
     read : Out(ArrayLayout(layouts.kbuf_read(cfg), lanes))
         K-buffer read requests.
     results : Out(ArrayLayout(layouts.lane_result(cfg), lanes))
@@ -76,7 +76,8 @@ class LaneArray(wiring.Component):
             "threshold": In(signed(cfg.threshold_bits)),
             "early_termination": In(1),
             "pruning": In(1),
-            "planes": In(data.ArrayLayout(unsigned(cfg.head_dim), cfg.lanes)),
+            "planes": In(data.ArrayLayout(unsigned(cfg.planes_per_cycle * cfg.head_dim),
+                                          cfg.lanes)),
             "read": Out(data.ArrayLayout(layouts.kbuf_read(cfg), cfg.lanes)),
             "results": Out(data.ArrayLayout(layouts.lane_result(cfg), cfg.lanes)),
             "done": Out(1),

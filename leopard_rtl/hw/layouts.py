@@ -107,11 +107,13 @@ def survivor(cfg: LeopardConfig) -> data.StructLayout:
 
 
 def kbuf_read(cfg: LeopardConfig) -> data.StructLayout:
-    """A K-buffer read request: bit-plane ``plane`` (0 = sign plane) of key ``key``."""
+    """A K-buffer read request: plane slot ``plane`` of key ``key``, i.e. bit-planes
+    ``c plane .. c plane + c - 1`` (0 = sign plane) with c = ``planes_per_cycle`` (the
+    plane itself with one plane per cycle)."""
     return data.StructLayout({
         "en": 1,
         "key": unsigned(cfg.key_index_bits),
-        "plane": unsigned(max(1, (cfg.qk_bits - 1).bit_length())),
+        "plane": unsigned(max(1, (cfg.plane_slots - 1).bit_length())),
     })
 
 

@@ -285,7 +285,7 @@ def simulate(trace: Any, cfg: LeopardConfig, simulator: str = "verilator",
     res = run_heads(heads, cfg, simulator, Path(build_dir))
     gold = bitserial_prune(trace.q, trace.k, th, cfg.qk_bits,
                            early_termination=cfg.early_termination, pruning=cfg.pruning,
-                           visible=vis)
+                           visible=vis, planes_per_cycle=cfg.planes_per_cycle)
     perf_q = frontend_cycles(gold["planes_used"], cfg)
     perf_head = perf_q.sum(axis=-1)
     qcyc = res["query_stats"][:, :, 2]

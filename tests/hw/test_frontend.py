@@ -84,6 +84,31 @@ def test_other_lane_counts(rng, seed, lanes):
     _run(cfg, _random_case(rng, cfg, heads=1, nq=5), rng, seed, 0.0, 0.0)
 
 
+@pytest.mark.parametrize("cfg", [
+    TINY.replace(planes_per_cycle=2),
+    TINY.replace(planes_per_cycle=2, qk_bits=5, lanes=4),            # odd p, padded lanes
+    # 4 lanes on 2 slots padded to 4 cycles: unpadded, all-survivor queries would fill
+    # the survivor queue and stall (the cycles would then differ from the model)
+    TINY.replace(planes_per_cycle=2, lanes=4, max_keys=40)],
+    ids=["tiny", "odd-p5-l4", "tiny-l4-k40"])
+def test_two_planes_per_cycle(rng, seed, cfg):
+    """planes_per_cycle=2: golden results, planes and cycles (unstalled, back to back
+    with all keys surviving in one head, so survivors press on the queue) exact."""
+    big = cfg.max_keys > 16
+    nq = 3 if big else 4
+    case = _random_case(rng, cfg, heads=1, nq=nq)
+    k = _rand(rng, (cfg.max_keys, cfg.head_dim), cfg.qk_bits)
+    case.add(k, _rand(rng, (3, cfg.head_dim), cfg.qk_bits), cfg.max_keys, -(1 << 40))
+    got = _run(cfg, case, rng, seed, 0.0, 0.0)
+    gold = golden_case(case, cfg)
+    acc = got["accepts"]
+    for i in range(len(acc) - 1):
+        if i != nq - 1:                         # the K rows of the next head load between
+            assert acc[i + 1] - acc[i] == gold[i]["cycles"], f"seed={seed} query={i}"
+    if not big:
+        _run(cfg, case, rng, seed, 0.3, 0.3)
+
+
 @pytest.mark.parametrize("mode", ["baseline", "pruning_only"])
 def test_switches(rng, seed, mode):
     """The run-time switches turn the same hardware into the SPEC section 6 references."""

@@ -16,9 +16,12 @@ def _plane_word(row, plane, p):
     return sum((((int(x) >> (p - 1 - plane)) & 1) << i) for i, x in enumerate(row))
 
 
-@pytest.mark.parametrize("name", ["tiny", "minilm"])
-def test_plane_reads(rng, seed, name):
-    cfg = preset(name).replace(max_keys=16)
+@pytest.mark.parametrize("name,ppc,p", [("tiny", 1, None), ("minilm", 1, None),
+                                        ("tiny", 2, None), ("tiny", 2, 5)])
+def test_plane_reads(rng, seed, name, ppc, p):
+    """Plane slot reads: one plane, or two (one from each plane bank; odd p: the last slot
+    has one plane and the other word reads 0)."""
+    cfg = preset(name).replace(max_keys=16, planes_per_cycle=ppc, qk_bits=p or preset(name).qk_bits)
     p, d, n = cfg.qk_bits, cfg.head_dim, 3
     dut = KBuffer(cfg, n)
     k = rng.integers(-(1 << (p - 1)), 1 << (p - 1), (cfg.max_keys, d))
@@ -36,13 +39,14 @@ def test_plane_reads(rng, seed, name):
             reqs = []
             for j in range(n):
                 en = int(rng.random() < 0.7)
-                key, plane = int(rng.integers(cfg.max_keys)), int(rng.integers(p))
+                key, plane = int(rng.integers(cfg.max_keys)), int(rng.integers(cfg.plane_slots))
                 ctx.set(dut.read[j], {"en": en, "key": key, "plane": plane})
                 reqs.append((en, key, plane))
             await ctx.tick()
             for j, (en, key, plane) in enumerate(reqs):
                 if en:
-                    held[j] = _plane_word(k[key], plane, p)
+                    held[j] = sum(_plane_word(k[key], ppc * plane + u, p) << (u * d)
+                                  for u in range(ppc) if ppc * plane + u < p)
                 if held[j] is not None:
                     got = ctx.get(dut.rdata[j])
                     assert got == held[j], f"seed={seed} step={step} port={j}"

@@ -19,6 +19,14 @@ def _plane_word(row: np.ndarray, plane: int, p: int) -> int:
     return sum((((int(x) >> (p - 1 - plane)) & 1) << i) for i, x in enumerate(row))
 
 
+def _slot_word(row: np.ndarray, slot: int, p: int, c: int) -> int:
+    """Plane slot ``slot`` of a K row: planes c*slot .. c*slot + c - 1 side by side (plane
+    c*slot + u at bits u*d), 0 for a plane beyond the last."""
+    d = len(row)
+    return sum(_plane_word(row, c * slot + u, p) << (u * d) for u in range(c)
+               if c * slot + u < p)
+
+
 def _run_lane(cfg, q, k, th, et, pr, rng, p_stall):
     """Offer every key of ``k`` through the prefetch slot, in order, as soon as it is
     empty; return [(key, survivor, planes, score, take cycle, result cycle)] with cycles
@@ -59,7 +67,8 @@ def _run_lane(cfg, q, k, th, et, pr, rng, p_stall):
             if adv:
                 cycle += 1
             if req.en:
-                ctx.set(dut.plane, _plane_word(k[int(req.key)], int(req.plane), p))
+                ctx.set(dut.plane, _slot_word(k[int(req.key)], int(req.plane), p,
+                                              cfg.planes_per_cycle))
         ctx.set(dut.advance, 0)
 
     top = Module()
@@ -72,10 +81,17 @@ def _run_lane(cfg, q, k, th, et, pr, rng, p_stall):
     return out
 
 
-@pytest.mark.parametrize("name,p_stall", [("tiny", 0.0), ("tiny", 0.4), ("minilm", 0.2)])
+@pytest.mark.parametrize("name,p_stall,ppc", [
+    ("tiny", 0.0, 1), ("tiny", 0.4, 1), ("minilm", 0.2, 1),
+    # two planes per cycle: even p (tiny), odd p with padding (p = 5, 4 lanes: 3 slots
+    # padded to 4 cycles), d = 32 widths
+    ("tiny", 0.3, 2), ("odd", 0.3, 2), ("minilm", 0.2, 2)])
 @pytest.mark.parametrize("et,pr", [(1, 1), (0, 1), (0, 0)])
-def test_lane_matches_golden(rng, seed, name, p_stall, et, pr):
-    cfg = preset(name)
+def test_lane_matches_golden(rng, seed, name, p_stall, ppc, et, pr):
+    if name == "odd":
+        cfg = preset("tiny").replace(qk_bits=5, lanes=4, planes_per_cycle=ppc)
+    else:
+        cfg = preset(name).replace(planes_per_cycle=ppc)
     p, d = cfg.qk_bits, cfg.head_dim
     lo, hi = -(1 << (p - 1)), 1 << (p - 1)
     nk = 12
@@ -91,19 +107,25 @@ def test_lane_matches_golden(rng, seed, name, p_stall, et, pr):
         th = int(threshold_register(int(np.median(scores)) + trial, cfg))
         out = _run_lane(cfg, q, k, th, et, pr, rng, p_stall)
         g = bitserial_prune(q[None, None], k[None], np.array([th]), p,
-                            early_termination=bool(et), pruning=bool(pr))
+                            early_termination=bool(et), pruning=bool(pr),
+                            planes_per_cycle=ppc)
         assert [o[0] for o in out] == list(range(nk)), f"seed={seed}: keys out of order"
         lat = cfg.fe_decision_latency
+        ns = cfg.plane_slots
         for key, surv, planes, score, took, cycle in out:
             w = f"seed={seed} trial={trial} key={key}"
             assert surv == g["mask"][0, 0, key], w
             assert planes == g["planes_used"][0, 0, key], w
-            # The result appears r + latency cycles after the key starts ...
-            assert cycle == took + planes + lat, f"{w}: result {cycle - took} after start"
-            # ... and the key holds the lane min(r + latency, p) cycles (keys back to back).
+            slots = -(-planes // ppc)
+            # The result appears r + latency cycles (slots) after the key starts ...
+            assert cycle == took + slots + lat, f"{w}: result {cycle - took} after start"
+            # ... and the key holds the lane min(r + latency, p) cycles (keys back to back;
+            # fe_full_key_cycles if it requested its last slot).
             if key + 1 < nk:
                 hold = out[key + 1][4] - took
-                assert hold == min(planes + lat, p), f"{w}: {hold} cycles for {planes} planes"
+                want = min(slots + lat, ns)
+                want = cfg.fe_full_key_cycles if want == ns else want
+                assert hold == want, f"{w}: {hold} cycles for {planes} planes"
             if surv:
                 assert score == scores[key], w
             if scores[key] >= th or not pr:

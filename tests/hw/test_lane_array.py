@@ -11,12 +11,13 @@ from leopard_rtl.config import preset
 from leopard_rtl.hw.kbuffer import KBuffer
 from leopard_rtl.hw.lane_array import LaneArray
 from sim.golden import bitserial_prune, threshold_register
-from sim.perf import frontend_schedule
+from sim.perf import frontend_schedule, request_slots
 
 
-@pytest.mark.parametrize("name,lanes", [("tiny", 2), ("tiny", 3), ("tiny", 1), ("minilm", 8)])
-def test_dispatch_schedule(rng, seed, name, lanes):
-    cfg = preset(name).replace(max_keys=16, lanes=lanes)
+@pytest.mark.parametrize("name,lanes,ppc", [("tiny", 2, 1), ("tiny", 3, 1), ("tiny", 1, 1),
+                                           ("minilm", 8, 1), ("tiny", 3, 2), ("minilm", 8, 2)])
+def test_dispatch_schedule(rng, seed, name, lanes, ppc):
+    cfg = preset(name).replace(max_keys=16, lanes=lanes, planes_per_cycle=ppc)
     p, d = cfg.qk_bits, cfg.head_dim
     m = Module()
     m.submodules.kbuf = kbuf = KBuffer(cfg, cfg.lanes)
@@ -70,9 +71,12 @@ def test_dispatch_schedule(rng, seed, name, lanes):
 
     for qi, q in enumerate(queries):
         vis = (np.arange(cfg.max_keys) < n_vis[qi])[None, None]
-        g = bitserial_prune(q[None, None], k[None], np.array([ths[qi]]), p, visible=vis)
+        g = bitserial_prune(q[None, None], k[None], np.array([ths[qi]]), p, visible=vis,
+                            planes_per_cycle=ppc)
         planes = g["planes_used"][0, 0]
-        m_span, finish = frontend_schedule(planes, cfg.lanes, cfg.fe_decision_latency, p)
+        m_span, finish = frontend_schedule(request_slots(planes, cfg), cfg.lanes,
+                                           cfg.fe_decision_latency, cfg.plane_slots,
+                                           cfg.fe_full_key_cycles)
         want = sorted((j, int(planes[j]), int(finish[j])) for j in range(cfg.max_keys)
                       if planes[j] > 0)
         got = sorted((key, pl, cyc) for _lane, key, pl, cyc in log[qi])

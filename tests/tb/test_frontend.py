@@ -40,7 +40,7 @@ def _check(arrays, summary, trace, cfg, seed):
     th = threshold_register(trace.threshold, cfg)
     g = bitserial_prune(trace.q, trace.k, th, cfg.qk_bits,
                         early_termination=cfg.early_termination, pruning=cfg.pruning,
-                        visible=trace.visible())
+                        visible=trace.visible(), planes_per_cycle=cfg.planes_per_cycle)
     bad = np.argwhere(arrays["mask"] != g["mask"])
     assert not len(bad), f"{where}: mask differs at [h, q, k] = {bad[:5].tolist()}"
     bad = np.argwhere(arrays["planes_used"] != g["planes_used"])
