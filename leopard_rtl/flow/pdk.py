@@ -167,7 +167,9 @@ def _plain(path: Path, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     out = cache / path.name[:-3]
     if not out.is_file() or out.stat().st_mtime < path.stat().st_mtime:
-        tmp = out.with_suffix(out.suffix + ".tmp")
+        # a name of its own per process: runs sharing the cache (parallel tests) may
+        # expand the same library at once, and each renames a whole file into place
+        tmp = out.with_suffix(f"{out.suffix}.tmp{os.getpid()}")
         with gzip.open(path, "rb") as src, open(tmp, "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
