@@ -118,8 +118,8 @@ class SmolLMWorkload:
     name = "smollm2"
     higher_is_better = False
 
-    def __init__(self, data: Path, seq: int = 256, n_train: int = 256, n_val: int = 16,
-                 n_test: int = 128, seed: int = 0) -> None:
+    def __init__(self, data: Path, seq: int = 256, n_train: int = 256, n_val: int = 8,
+                 n_test: int = 64, seed: int = 0) -> None:
         setup_threads()
         self.seed, self.seq = seed, seq
         self._template: SmolLM | None = None
