@@ -103,6 +103,7 @@ def _recipe_rows(results: dict[str, Any]) -> list[str]:
         c = r["paired"]["test"]["pruned_vs_control"]
         ctl = ("not run (baseline used)" if r.get("control_missing")
                else _fmt_metric(r, "metric_no_pruning"))
+        mcn = f"{c['mcnemar_p']:.3g}" if acc else "n/a (perplexity)"
         secs = r["seconds"]
         total = ((secs.get("base") or 0) + sum(secs["prune"].values())
                  + sum(secs["control"].values()) + secs.get("report", 0))
@@ -111,7 +112,7 @@ def _recipe_rows(results: dict[str, Any]) -> list[str]:
             f"{_fmt_metric(r, 'metric_base')} | "
             f"{ctl} | "
             f"{_fmt_metric(r, 'metric_learned')} | {_fmt_ci(c, acc)} | "
-            f"{c.get('mcnemar_p', float('nan')):.3g} | "
+            f"{mcn} | "
             f"{100 * r['pruned_fraction_total']:.1f} % | {_VERDICT[r['verdict']]} | "
             f"{total / 60:.0f} min |")
     return lines
@@ -180,7 +181,9 @@ def write_table(results: dict[str, Any], path: Path) -> None:
         "mask. Learned = two-stage recipe, evaluated with the hard mask (what the hardware "
         "computes). The interval is the paired 95 % bootstrap interval of learned - control on "
         "the same test items; verdict: within 0.2 % if the whole interval is above -0.2 pp, "
-        "beyond if the whole interval is below, else undecided.",
+        "beyond if the whole interval is below, else undecided. Perplexity (smollm2): the "
+        "interval is that of the relative change ppl(pruned) / ppl(control) - 1, bootstrapped "
+        "over the test blocks; within if the whole interval is below +0.2 %.",
         "",
     ]
     lines += _recipe_rows(results)
