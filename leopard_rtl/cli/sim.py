@@ -209,6 +209,16 @@ def core_table(summary: dict[str, Any]) -> str:
     lines.append(row("total", summary["total"]))
     lines.append(f"(cycles per head: first query accepted to last output; K/V loading, "
                  f"{v['leopard']['load_cycles'][0]} cycles per head here, excluded)")
+    if "survivors_lost" in summary["total"]:
+        lines += ["", f"Speculative margin {summary['total']['margin']:.4g} (lossy) against "
+                  "exact pruning at the same thresholds:",
+                  f"{'head':>5} {'lost':>6} {'queries hit':>11} {'mass lost mean':>14} "
+                  f"{'max':>8} {'out error mean':>14} {'max':>5}"]
+        lines += [f"{name:>5} {r['survivors_lost']:>6} {r['queries_hit']:>11} "
+                  f"{r['mass_lost_mean']:>14.3g} {r['mass_lost_max']:>8.3g} "
+                  f"{r['out_error_mean']:>14.3g} {r['out_error_max']:>5}"
+                  for name, r in [*((str(h["head"]), h) for h in summary["heads"]),
+                                  ("total", summary["total"])]]
     if "wall_clock" in summary:
         lines += ["", "Wall-clock time (all heads; each variant at a common clock and at its "
                   "own fmax from synthesis):", wall_clock_table(summary["wall_clock"])]

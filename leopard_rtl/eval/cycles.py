@@ -16,6 +16,7 @@ from sim.trace import Trace
 from ..config import LeopardConfig
 from ..tb.core import simulate_variants
 from .common import VARIANTS
+from .margin import margin_summary
 
 __all__ = ["trace_cycles", "speedups", "wall_clock", "rtl_check"]
 
@@ -30,7 +31,8 @@ def trace_cycles(trace: Trace, cfg: LeopardConfig) -> dict[str, Any]:
 
     Returns a dict with ``cycles`` (variant -> int list [H]), ``pruned_fraction`` (total
     and per head), ``planes_hist`` (keys that used 1..qk_bits planes, visible keys only),
-    ``mean_planes``, ``survivors`` and ``keys``.
+    ``mean_planes``, ``survivors`` and ``keys``; with a non-zero ``cfg.margin`` also
+    ``margin`` (:func:`leopard_rtl.eval.margin.margin_summary`).
     """
 
     g = run_golden(trace, cfg)
@@ -40,7 +42,7 @@ def trace_cycles(trace: Trace, cfg: LeopardConfig) -> dict[str, Any]:
     surv_h = g.mask.sum(axis=(1, 2))
     planes = g.planes_used[vis]
     hist = np.bincount(planes, minlength=cfg.qk_bits + 1)[1:cfg.qk_bits + 1]
-    return {
+    out = {
         "config": cfg.name,
         "heads": trace.heads, "n_queries": trace.n_queries, "n_keys": trace.n_keys,
         "head_dim": trace.head_dim, "causal": bool(trace.causal),
@@ -60,6 +62,9 @@ def trace_cycles(trace: Trace, cfg: LeopardConfig) -> dict[str, Any]:
         "baseline_fe_cycles_per_query": float(cfg.qk_bits * planes.size
                                               / (trace.heads * trace.n_queries * cfg.lanes)),
     }
+    if g.margin_loss:       # lossy: what the margin cost against exact pruning
+        out["margin"] = margin_summary(g, run_golden(trace, cfg.replace(margin=0)))
+    return out
 
 
 def speedups(cyc: dict[str, list[int]]) -> dict[str, float]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .common import VARIANTS, geomean
 from .cycles import COMMON_CLOCK_MHZ, wall_clock
+from .margin import margin_section
 
 __all__ = ["summarize", "wall_clock_rows", "write_report", "PAPER_COMPARISON"]
 
@@ -288,6 +289,7 @@ def write_report(res: dict[str, Any], path: Path) -> None:
     if res.get("plots"):
         L += ["", "## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})"
                                      for p in res["plots"]]
+    L += margin_section(res)
     L += ["", "## Comparison with the paper", "", PAPER_COMPARISON]
     Path(path).write_text("\n".join(L) + "\n")
 

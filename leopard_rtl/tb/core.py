@@ -28,6 +28,7 @@ from amaranth import unsigned
 from leopard_rtl.config import LeopardConfig
 from sim import perf
 from sim.golden import GoldenResult, check_fits, run_golden
+from sim.margin import loss_total
 from sim.trace import Trace
 
 from ..emit import write_build
@@ -365,7 +366,9 @@ def simulate(trace: Trace, cfg: LeopardConfig, simulator: str = "verilator",
         ``survivors`` and ``planes`` int [H, Nq] (surviving keys and bit-planes read),
         ``cycles``, ``baseline_cycles``, ``pruning_only_cycles`` and ``load_cycles`` int [H].
         ``summary``: cycles and speedups per head and in total, the model's cycles, and
-        whether everything matched the golden and cycle models.
+        whether everything matched the golden and cycle models; with a non-zero
+        ``cfg.margin``, per head and in total what it lost against exact pruning
+        (:func:`sim.margin.margin_loss`).
     """
     runs = simulate_variants(trace, cfg, simulator=simulator, build_dir=Path(build_dir))
     got, info, golden = runs["leopard"]
@@ -387,6 +390,11 @@ def simulate(trace: Trace, cfg: LeopardConfig, simulator: str = "verilator",
     tot["speedup"] = round(tot["baseline_cycles"] / tot["cycles"], 4)
     tot["speedup_pruning_only"] = round(tot["baseline_cycles"] / tot["pruning_only_cycles"], 4)
     tot["pruned_fraction"] = round(1 - tot["survivors"] / max(1, tot["keys"]), 4)
+    for row, loss in zip(heads, golden.margin_loss, strict=False):
+        row.update(loss)            # lossy margin vs exact pruning (golden == RTL, checked)
+    if golden.margin_loss:
+        tot.update(loss_total(golden.margin_loss), margin=cfg.margin_register
+                   / (1 << cfg.margin_frac_bits))
     ok = all(all(r[1]["golden_match"].values()) and r[1]["cycles_match_model"]
              for r in runs.values())
     summary = {"unit": "core", "config": cfg.name, "simulator": simulator,

@@ -134,3 +134,27 @@ def test_margin_register_rounding_and_errors() -> None:
         run_golden(t, cfg, margin=np.array([0, 10]))            # no margin register
     with pytest.raises(ConfigError, match="margin"):
         run_golden(t, cfg.replace(margin=0.5), margin=np.array([0, 256]))
+
+
+def test_margin_evaluation_report(seed: int) -> None:
+    """The evaluation's margin rows, table and report section: speedup against exact
+    pruning from the same models, losses summed over heads."""
+    from leopard_rtl.eval.cycles import trace_cycles
+    from leopard_rtl.eval.margin import margin_rows, margin_section, margin_table
+
+    t = _trace(seed)
+    cfg = preset("tiny").replace(head_dim=8, qk_bits=6, max_keys=16)
+    rows = margin_rows({"random": (t, cfg)}, [0.25, 0.75])
+    exact = run_golden(t, cfg)
+    for r, m in zip(rows, (0.25, 0.75), strict=True):
+        g = run_golden(t, cfg.replace(margin=m))
+        assert r["margin"] == m and r["exact_cycles"] == exact.cycles.sum()
+        assert r["speedup_vs_exact"] == exact.cycles.sum() / g.cycles.sum()
+        assert r["survivors_lost"] == (exact.mask & ~g.mask).sum()
+        assert len(r["heads"]) == t.heads
+    assert "| random | 0.75 |" in margin_table(rows)
+    tc = trace_cycles(t, cfg.replace(margin=0.75))
+    assert tc["margin"]["survivors_lost"] == rows[1]["survivors_lost"]
+    assert "margin" not in trace_cycles(t, cfg)
+    assert margin_section({"traces": [{"trace": "x", **tc}]})[1].startswith("## Speculative")
+    assert margin_section({"traces": [{"trace": "x", **trace_cycles(t, cfg)}]}) == []
