@@ -64,6 +64,32 @@ def test_random_tiny(rng, seed, build_root, simulator, causal):
 
 
 @pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", [pytest.param("verilator", marks=pytest.mark.slow),
+                                       "icarus"])
+def test_two_planes_per_cycle(rng, seed, build_root, simulator):
+    """planes_per_cycle=2, odd qk_bits and more lanes than plane slots (padding). The
+    Verilator build (about 2 minutes) is in the slow suite; the core test runs it there."""
+    require_tool("verilator" if simulator == "verilator" else "iverilog")
+    cfg = preset("tiny").replace(planes_per_cycle=2, qk_bits=5, lanes=4, name="tiny-ppc2")
+    trace = _trace(rng, cfg, heads=3, nq=5, causal=simulator == "icarus")
+    arrays, summary = simulate(trace, cfg, simulator=simulator,
+                               build_dir=build_root / "frontend" / f"runner-ppc2-{simulator}")
+    _check(arrays, summary, trace, cfg, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_two_planes_per_cycle_real_trace_verilator(seed, build_root):
+    """The real MiniLM trace at planes_per_cycle=2 (8 lanes, 6 slots: padded)."""
+    require_tool("verilator")
+    cfg = preset("minilm").replace(planes_per_cycle=2, name="minilm-ppc2")
+    trace = load_trace(REAL)
+    arrays, summary = simulate(trace, cfg, simulator="verilator",
+                               build_dir=build_root / "frontend" / "runner-minilm-ppc2")
+    _check(arrays, summary, trace, cfg, seed)
+
+
+@pytest.mark.cocotb
 def test_macro_memory_icarus(rng, seed, build_root):
     """memory="macro" with the behavioural bank model gives the same results."""
     require_tool("iverilog")
