@@ -272,6 +272,9 @@ def simulate(trace: Any, cfg: LeopardConfig, simulator: str = "verilator",
         match the golden model, survivor-stream check, simulation speed.
     """
     check_fits(trace, cfg)
+    if cfg.margin:
+        raise UserError(f"margin={cfg.margin}: the front-end testbench does not drive the "
+                        f"margin register; simulate a margin with --unit core")
     vis = trace.visible()
     th = threshold_register(trace.threshold, cfg)
     nq, nk = trace.q.shape[1], trace.k.shape[1]

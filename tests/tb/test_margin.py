@@ -1,5 +1,6 @@
 """The speculative margin on the core's Verilog: bit- and cycle-exact against the golden and
-performance models (Verilator and Icarus), on traces where the margin loses survivors."""
+performance models (Verilator and Icarus; one and two bit-planes per cycle), on traces where
+the margin loses survivors."""
 
 from __future__ import annotations
 
@@ -24,13 +25,16 @@ def _trace(rng: np.random.Generator, cfg: LeopardConfig, heads: int = 6) -> Trac
                         kind="realistic", prune_quantile=0.5)
 
 
-@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
-def test_core_margin_bit_and_cycle_exact(simulator: str, seed: int, build_root: Path) -> None:
+@pytest.mark.parametrize(("simulator", "ppc"), [("verilator", 1), ("icarus", 2)])
+def test_core_margin_bit_and_cycle_exact(simulator: str, ppc: int, seed: int,
+                                         build_root: Path) -> None:
     """Per-head margin registers 0 .. 0.99 (one head exact): outputs, survivors, planes and
     every accept/output cycle equal the models, and the margin did lose survivors (so
-    the test exercises the lossy path)."""
+    the test exercises the lossy path). With two planes per cycle the margin's bound is
+    tested after each plane pair, as the exact one."""
     require_tool("verilator" if simulator == "verilator" else "iverilog")
-    cfg = preset("tiny").replace(lanes=3, margin=0.5, name="tiny-margin")
+    cfg = preset("tiny").replace(lanes=3, margin=0.5, planes_per_cycle=ppc,
+                                 name=f"tiny-margin-c{ppc}")
     rng = np.random.default_rng(seed)
     t = _trace(rng, cfg)
     regs = np.array([0, 26, 64, 128, 200, 255], np.int64)      # per head, / 256
@@ -40,7 +44,7 @@ def test_core_margin_bit_and_cycle_exact(simulator: str, seed: int, build_root: 
     assert lost > 0, f"seed={seed}: the margin lost no survivor (test would not bite)"
     assert np.array_equal(g.mask[0], exact.mask[0]), f"seed={seed}: head 0 (margin 0) lossy"
     got = run_trace(t, cfg, simulator=simulator,
-                    build_dir=build_root / "margin" / simulator, golden=g)
+                    build_dir=build_root / "margin" / f"{simulator}-c{ppc}", golden=g)
     for name, res in compare(got, g).items():
         assert res["match"], f"seed={seed} {simulator}: {name} differs: {res}"
     sch = perf.core_schedule(g.planes_used, g.mask, cfg)
@@ -58,11 +62,11 @@ def test_core_margin_zero_register_is_exact(seed: int, build_root: Path) -> None
     """A core built with a margin, run with every register at 0, is the exact design:
     same outputs, survivors, planes and cycles as the golden model without a margin."""
     require_tool("verilator")
-    cfg = preset("tiny").replace(lanes=3, margin=0.5, name="tiny-margin")   # same build
+    cfg = preset("tiny").replace(lanes=3, margin=0.5, name="tiny-margin-c1")   # same build
     t = _trace(np.random.default_rng(seed + 1), cfg, heads=3)
     g = run_golden(t, cfg, margin=np.zeros(3, np.int64))
     ref = run_golden(t, cfg.replace(margin=0))
-    got = run_trace(t, cfg, simulator="verilator", build_dir=build_root / "margin" / "verilator",
+    got = run_trace(t, cfg, simulator="verilator", build_dir=build_root / "margin" / "verilator-c1",
                     golden=g)
     for name, res in compare(got, ref).items():
         assert res["match"], f"seed={seed}: {name} differs from exact pruning: {res}"
