@@ -220,10 +220,12 @@ class QKLane(wiring.Component):
             m.d.sync += [s1_v.eq(take | cont), s1_key.eq(self.read.key),
                          s1_plane.eq(self.read.plane), s1_ep.eq(new_ep)]
             with m.If(take):
-                m.d.sync += [cur_v.eq(1), cur_key.eq(self.read.key), cur_plane.eq(1),
+                # (a key of one slot, qk_bits = 2 at two planes per cycle, ends its
+                # requests with the take)
+                m.d.sync += [cur_v.eq(ns > 1), cur_key.eq(self.read.key), cur_plane.eq(1),
                              cur_ep.eq(new_ep), nxt_v.eq(0)]
                 if pad_cycles > 0:
-                    m.d.sync += pad.eq(0)
+                    m.d.sync += pad.eq(0 if ns > 1 else pad_cycles)
             with m.Elif(cont):
                 m.d.sync += cur_plane.eq(cur_plane + 1)
                 with m.If(cur_plane == ns - 1):

@@ -85,11 +85,14 @@ def _run_lane(cfg, q, k, th, et, pr, rng, p_stall):
     ("tiny", 0.0, 1), ("tiny", 0.4, 1), ("minilm", 0.2, 1),
     # two planes per cycle: even p (tiny), odd p with padding (p = 5, 4 lanes: 3 slots
     # padded to 4 cycles), d = 32 widths
-    ("tiny", 0.3, 2), ("odd", 0.3, 2), ("minilm", 0.2, 2)])
+    ("tiny", 0.3, 2), ("odd", 0.3, 2), ("minilm", 0.2, 2),
+    ("p2", 0.3, 2)])                                   # qk_bits = 2: a key is one slot
 @pytest.mark.parametrize("et,pr", [(1, 1), (0, 1), (0, 0)])
 def test_lane_matches_golden(rng, seed, name, p_stall, ppc, et, pr):
     if name == "odd":
         cfg = preset("tiny").replace(qk_bits=5, lanes=4, planes_per_cycle=ppc)
+    elif name == "p2":
+        cfg = preset("tiny").replace(qk_bits=2, lanes=3, planes_per_cycle=ppc)
     else:
         cfg = preset(name).replace(planes_per_cycle=ppc)
     p, d = cfg.qk_bits, cfg.head_dim
