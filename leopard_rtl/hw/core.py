@@ -71,7 +71,9 @@ class LeopardCore(wiring.Component):
     query's visible keys bit-serially over ``lanes`` lanes and streams the survivors into
     the back end's double-buffered store; the back end (:class:`BackEnd`) computes the
     fixed-point softmax and the weighted sum of V rows while the front end works on the
-    next query. At most ``cfg.queries_in_flight`` queries are in flight.
+    next query. At most ``cfg.queries_in_flight`` queries are in flight (with
+    ``cfg.overlap_norm``: three, one of them in the normalizer, and query i enters only
+    once query i-2 has left the survivor store).
 
     Causal mode: query i (counted from the last ``first``) sees keys
     ``0 .. i + causal_offset`` (``causal_offset = Nk - Nq``), clamped to ``[0, n_keys]``;
@@ -199,8 +201,15 @@ class LeopardCore(wiring.Component):
             m.d.comb += n_visible.eq(vis)
 
         gate = Signal()
+        room = in_flight < cfg.queries_in_flight
+        if cfg.overlap_norm:
+            # Queries accepted but not yet released from the survivor store: query i
+            # enters only once query i-2's store half is free (be.released).
+            in_store = Signal(range(3))
+            m.d.sync += in_store.eq(in_store + fe_accept - be.released)
+            room = room & (in_store < 2)
         m.d.comb += [
-            gate.eq(in_flight < cfg.queries_in_flight),
+            gate.eq(room),
             fe.query.valid.eq(self.query.valid & gate),
             fe.query.payload.data.eq(self.query.payload.data),
             fe.query.payload.n_visible.eq(n_visible),
