@@ -71,3 +71,14 @@ def test_core_margin_zero_register_is_exact(seed: int, build_root: Path) -> None
     for name, res in compare(got, ref).items():
         assert res["match"], f"seed={seed}: {name} differs from exact pruning: {res}"
     assert np.array_equal(got["cycles"], ref.cycles)
+
+
+def test_frontend_runner_refuses_margin(tmp_path: Path) -> None:
+    """The front-end testbench does not drive the margin register: it says so instead of
+    silently running exact pruning."""
+    from leopard_rtl.errors import UserError
+    from leopard_rtl.tb.frontend import simulate
+
+    cfg = preset("tiny").replace(margin=0.5)
+    with pytest.raises(UserError, match="margin"):
+        simulate(_trace(np.random.default_rng(0), cfg, heads=1), cfg, build_dir=tmp_path)
