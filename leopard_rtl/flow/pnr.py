@@ -15,18 +15,21 @@ qflow synthesizes with its own Yosys (Debian 0.23), which reads Amaranth's outpu
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import LeopardError
 from ..progress import stage
 from .layout_png import render_def
 
-__all__ = ["PnrError", "pnr_verilog", "pnr_unit", "collect_report", "QFLOW_STEPS",
+__all__ = ["PnrError", "pnr_verilog", "pnr_unit", "collect_report", "sanitize_blif",
+           "QFLOW_STEPS",
            "DEFAULT_UTILIZATION"]
 
 TECH = Path("/usr/share/qflow/tech/osu018")
@@ -111,11 +114,110 @@ def parse_drc(log: str) -> int | None:
 
 
 def parse_lvs(log: str) -> str:
+    """netgen's verdict on the top cell: qflow's count_lvs.py total when present (0 errors:
+    match), else netgen's own result line."""
+    m = re.findall(r"^Total errors = (\d+)", log, re.M)
+    if m:
+        return "match" if int(m[-1]) == 0 else "mismatch"
+    if re.search(r"[Nn]etlists do not match|Circuits do not match|\*\*\* MISMATCH", log):
+        return "mismatch"
     if re.search(r"Circuits match uniquely|Final result: Circuits match", log):
         return "match"
-    if re.search(r"[Nn]etlists do not match|Circuits do not match|mismatch", log):
-        return "mismatch"
     return "unknown"
+
+
+def _run_step(cmd: list[str], cwd: Path, log: IO[str], timeout: float) -> int | None:
+    """Run one qflow step in its own process group; its exit status, or None (and the whole
+    group killed: qflow's tcsh scripts leave graywolf/qrouter/magic running otherwise, and
+    an orphan writing the layout would corrupt the next run in the same folder) when it
+    runs past ``timeout`` seconds."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if proc.returncode is None:
+            _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+#: Net names qflow 1.3's netlist tools misread: blif2BSpice and blif2Verilog take a line
+#: holding ``.end``, ``.gate``, ``.model``, ... *anywhere* (``strstr``) for that BLIF
+#: directive, and annotate.tcl (adding the fill cells to the LVS netlist) ends the
+#: subcircuit at any line matching ``.ends`` unanchored and case-blind. Yosys's flatten
+#: makes such names from a submodule's signals (``lanes.ending`` cut the LVS netlist
+#: after 963 of 6,469 cells).
+_UNSAFE_NET = re.compile(r"(?i)\.(?:model|end|inputs|outputs|gate|subckt|names|latch|exdc)"
+                         r"|ends|endmodule")
+#: BLIF lines whose tokens after the keyword are net names (``PIN=NET`` on gate lines).
+_NET_LINES = (".inputs", ".outputs", ".names", ".latch", ".conn")
+_GATE_LINES = (".gate", ".subckt")
+
+
+def _blif_nets(lines: list[str]) -> list[tuple[int, int, str, str]]:
+    """``(line, token, prefix, net)`` of every net reference in a BLIF netlist."""
+    out: list[tuple[int, int, str, str]] = []
+    kind: str | None = None
+    cont = False
+    for i, line in enumerate(lines):
+        toks = line.split()
+        if cont:
+            first = 0                                   # continues the previous line
+        else:
+            kind = toks[0] if toks and toks[0] in _NET_LINES + _GATE_LINES else None
+            first = 1 if kind in _NET_LINES else 2
+        cont = line.rstrip().endswith("\\")
+        if kind is None:
+            continue
+        for j, tok in enumerate(toks[first:], first):
+            if tok == "\\":
+                continue
+            if kind in _GATE_LINES:
+                pin, sep, net = tok.partition("=")
+                if sep:
+                    out.append((i, j, pin + "=", net))
+            else:
+                out.append((i, j, "", tok))
+    return out
+
+
+def sanitize_blif(path: Path) -> dict[str, str]:
+    """Rename, in place, the nets of the BLIF netlist ``path`` that qflow's tools misread
+    (see ``_UNSAFE_NET``): dots become ``_`` (as blif2Verilog writes them anyway) and
+    ``ends``/``endmodule`` get an ``_`` after ``end``; a clash with an existing name gets
+    ``_q<N>``. Returns the renames (old name: new name)."""
+    lines = path.read_text().split("\n")
+    refs = _blif_nets(lines)
+    names = {net for *_, net in refs}
+    renames: dict[str, str] = {}
+    for net in sorted(names):
+        if not _UNSAFE_NET.search(net):
+            continue
+        new = re.sub(r"(?i)(end)(s|module)", r"\1_\2", net.replace(".", "_"))
+        base, n = new, 0
+        while new in names or new in renames.values():
+            n += 1
+            new = f"{base}_q{n}"
+        renames[net] = new
+    if renames:
+        rows: dict[int, list[str]] = {}
+        for i, j, prefix, net in refs:
+            if net in renames:
+                toks = rows.setdefault(i, lines[i].split())
+                toks[j] = prefix + renames[net]
+        for i, toks in rows.items():
+            lines[i] = " ".join(toks)
+        path.write_text("\n".join(lines))
+    return renames
 
 
 def _check_utilization(utilization: float | None) -> None:
@@ -146,12 +248,10 @@ def pnr_verilog(verilog: Path, top: str, out_dir: Path, *, clock_ns: float = 10.
             raise PnrError(f"qflow ran out of time (--timeout {timeout:.0f} s) before {step}")
         with open(out_dir / f"qflow_{step}.out", "w") as fh, \
                 stage(f"pnr: qflow {step} {top}"):
-            try:
-                proc = subprocess.run([exe, step, "-T", "osu018", top], cwd=out_dir,
-                                      stdout=fh, stderr=subprocess.STDOUT, timeout=left)
-            except subprocess.TimeoutExpired:
+            returncode = _run_step([exe, step, "-T", "osu018", top], out_dir, fh, left)
+            if returncode is None:
                 raise PnrError(f"qflow {step} ran past --timeout {timeout:.0f} s "
-                               f"(log: {out_dir / f'qflow_{step}.out'})") from None
+                               f"(log: {out_dir / f'qflow_{step}.out'})")
         seconds[step] = round(time.monotonic() - t0, 1)
         out = _read(out_dir / f"qflow_{step}.out")
         if step == "route":
@@ -161,9 +261,13 @@ def pnr_verilog(verilog: Path, top: str, out_dir: Path, *, clock_ns: float = 10.
                                f"failed routes at utilization "
                                f"{utilization if utilization else 'default'}% "
                                f"(lower --utilization; log: {logdir / 'route.log'})")
-        if proc.returncode != 0 and step in ("synthesize", "place", "route"):
-            raise PnrError(f"qflow {step} failed with status {proc.returncode} "
+        if returncode != 0 and step in ("synthesize", "place", "route", "migrate"):
+            raise PnrError(f"qflow {step} failed with status {returncode} "
                            f"(log: {out_dir / f'qflow_{step}.out'})")
+        if step == "synthesize":
+            # Before placement, which makes every later netlist from this BLIF.
+            renames = sanitize_blif(out_dir / f"{top}.blif")
+            (out_dir / "renamed_nets.json").write_text(json.dumps(renames, indent=2) + "\n")
     return collect_report(out_dir, top, clock_ns, seconds)
 
 
@@ -195,6 +299,7 @@ def collect_report(out_dir: Path, top: str, clock_ns: float,
               "post_route_sta": sta, "post_route_fmax_mhz": fmax,
               "drc_errors": drc, "lvs": lvs,
               "def": str(def_path), "layout_png": str(out_dir / "layout.png"),
+              "renamed_nets": json.loads(_read(out_dir / "renamed_nets.json") or "{}"),
               "seconds": seconds, "seconds_total": round(sum(seconds.values()), 1)}
     (out_dir / "pnr_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
