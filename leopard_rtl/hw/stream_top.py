@@ -44,8 +44,9 @@ COMMANDS = {"k": 0x01, "v": 0x02, "query": 0x03, "registers": 0x04}
 
 
 def registers_layout(cfg: LeopardConfig) -> data.StructLayout:
-    """Payload of the ``registers`` packet: the core's run-time registers."""
-    return data.StructLayout({
+    """Payload of the ``registers`` packet: the core's run-time registers (the margin
+    register last, only with ``cfg.margin > 0``)."""
+    fields = {
         "threshold": signed(cfg.threshold_bits),
         "scale_mant": unsigned(cfg.scale_bits),
         "scale_shift": unsigned(cfg.scale_shift_bits),
@@ -54,7 +55,10 @@ def registers_layout(cfg: LeopardConfig) -> data.StructLayout:
         "causal_offset": causal_offset_shape(cfg),
         "early_termination": 1,
         "pruning": 1,
-    })
+    }
+    if cfg.margin:
+        fields["margin"] = unsigned(cfg.margin_frac_bits)
+    return data.StructLayout(fields)
 
 
 def _payloads(cfg: LeopardConfig) -> dict[str, data.Layout]:
@@ -140,6 +144,8 @@ class StreamTop(wiring.Component):
             core.causal.eq(regs.causal), core.causal_offset.eq(regs.causal_offset),
             core.early_termination.eq(regs.early_termination),
             core.pruning.eq(regs.pruning), self.busy.eq(core.busy)]
+        if cfg.margin:
+            m.d.comb += core.margin.eq(regs.margin)
 
         # Output: one record at a time, shifted out a byte per transfer.
         n_out = record_bytes(cfg)

@@ -39,6 +39,8 @@ def head_bytes(trace: Trace, golden: GoldenResult, h: int, cfg: LeopardConfig) -
             "scale_shift": r["scale_shift"], "n_keys": r["n_keys"], "causal": r["causal"],
             "causal_offset": r["causal_offset"],
             "early_termination": int(cfg.early_termination), "pruning": int(cfg.pruning)}
+    if cfg.margin:
+        regs["margin"] = r["margin"]
     out = [packet(cfg, "registers", registers_layout(cfg), regs)]
     for kind, lay, rows in (("k", layouts.k_load(cfg), trace.k[h]),
                             ("v", layouts.v_load(cfg), trace.v[h]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 from sim_helpers import Stall, stream_get, stream_put
 from support import SEED
@@ -17,12 +18,15 @@ from sim.golden import run_golden
 from sim.vectors import random_trace
 
 
-def test_stream_top_matches_golden() -> None:
-    cfg = preset("tiny")
+@pytest.mark.parametrize("margin", [0.0, 0.75])
+def test_stream_top_matches_golden(margin: float) -> None:
+    cfg = preset("tiny").replace(margin=margin)
     rng = np.random.default_rng(SEED)
     trace = random_trace(rng, heads=2, n_queries=4, n_keys=7, head_dim=cfg.head_dim,
                          qk_bits=cfg.qk_bits, v_bits=cfg.v_bits, kind="realistic")
     golden = run_golden(trace, cfg)
+    if margin:      # the margin register travels in the registers packet and bites
+        assert golden.margin_loss and sum(r["survivors_lost"] for r in golden.margin_loss)
     dut = StreamTop(cfg)
     n_rec = record_bytes(cfg)
     # a stray command byte first: the protocol ignores it
