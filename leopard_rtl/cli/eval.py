@@ -45,6 +45,9 @@ def register(sub: Any) -> None:
                         "per-block gated logic at simulated activity + leakage x time "
                         "(docs/ENERGY.md; slow); ref: uniform activity 0.1, the 3 variants "
                         "of the smallest-d family only; full: ref on every family; none: skip")
+    p.add_argument("--energy-prune-to", type=float, action="append", default=[], metavar="F",
+                   help="with --energy access: also at pruning fraction F, every head's "
+                        "threshold recalibrated on the same traces (repeatable)")
     add_pdk_arg(p, "nangate45")
     p.add_argument("--learn-results", default=None,
                    help="learned-threshold results (default results/learn/results.json)")

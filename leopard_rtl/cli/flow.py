@@ -95,6 +95,12 @@ def cmd_qor(args: argparse.Namespace) -> int:
 
 def cmd_energy(args: argparse.Namespace) -> int:
     check_out_dir(args.out, "--out")
+    if args.all_traces:
+        return _energy_all_traces(args)
+    if args.trace is None:
+        raise UserError("--trace T.npz or --all-traces is required")
+    if args.prune_to and len(args.prune_to) > 1:
+        raise UserError("one --prune-to with --trace (several only with --all-traces)")
     cfg = config_from_args(args)
     # Everything about the trace is checked before minutes of synthesis.
     trace = load_trace(args.trace)
@@ -109,10 +115,10 @@ def cmd_energy(args: argparse.Namespace) -> int:
             raise UserError(f"--simulator {args.simulator}: --activity-source saif needs "
                             f"verilator (Icarus writes no SAIF)")
 
-        if args.prune_to is not None:
+        if args.prune_to:
             from ..flow.energy import prune_to
 
-            trace = prune_to(trace, args.prune_to)
+            trace = prune_to(trace, args.prune_to[0])
         res = head_energy(cfg, trace, args.pdk, Path(args.out), heads=args.heads,
                           clock_ns=args.clock_ns)
         print(json.dumps({v: {"energy_per_head_pj": round(r["energy_per_head_pj"], 1),
@@ -127,6 +133,28 @@ def cmd_energy(args: argparse.Namespace) -> int:
             clock_ns=args.clock_ns, activity_source=args.activity_source, heads=args.heads,
             simulator=args.simulator)
     print(json.dumps(rep, indent=2))
+    return 0
+
+
+def _energy_all_traces(args: argparse.Namespace) -> int:
+    """``energy --all-traces``: every committed trace, on its family's configuration."""
+    from ..eval.energy_traces import energy_all_traces
+
+    if args.trace is not None:
+        raise UserError("--trace and --all-traces exclude each other")
+    if args.activity_source != "saif" or args.simulator != "verilator":
+        raise UserError("--all-traces uses --activity-source saif on verilator")
+    res = energy_all_traces(Path(args.out), traces_root=Path(args.traces) if args.traces
+                            else None, only=args.only, preset_name=args.family_preset,
+                            overrides=args.set, pdk=args.pdk,
+                            prune=tuple(args.prune_to or ()), heads=args.heads,
+                            variants=tuple(args.variants.split(",")))
+    print(json.dumps({s: {"geomean_reduction": {v: round(x, 4) for v, x in
+                                                r["geomean_reduction"].items()},
+                          "pruned_fraction_mean": round(r["pruned_fraction_mean"], 4),
+                          "saving_share_groups": {g: round(x, 4) for g, x in
+                                                  r["saving_share_groups"].items()}}
+                      for s, r in res["summary"].items()}, indent=1))
     return 0
 
 
@@ -189,7 +217,21 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("energy", help="energy per head: LeOPArd vs pruning-only vs baseline")
     _add_common(p, default_preset="minilm")
-    p.add_argument("--trace", required=True, help="trace .npz")
+    p.add_argument("--trace", default=None, help="trace .npz")
+    p.add_argument("--all-traces", action="store_true",
+                   help="every committed trace (traces/*/*.npz), each on its family's "
+                        "configuration (one per head_dim, as evaluate), in one run; writes "
+                        "OUT/energy_traces.json and .md")
+    p.add_argument("--traces", default=None, metavar="DIR",
+                   help="with --all-traces: the traces folder (default: traces/)")
+    p.add_argument("--only", action="append", default=[], metavar="T.npz",
+                   help="with --all-traces: only these traces (repeatable)")
+    p.add_argument("--variants", default="leopard,pruning_only,baseline", metavar="V,V",
+                   help="with --all-traces: the variants (default all three; the baseline "
+                        "is always needed)")
+    p.add_argument("--family-preset", default="auto", metavar="NAME",
+                   help="with --all-traces: the preset of the families (default auto: "
+                        "minilm widths for d=32, paper otherwise)")
     add_pdk_arg(p, "nangate45")
     p.add_argument("--activity-source", default="saif", choices=("saif", "vcd", "global"),
                    help="saif (default): SRAM accesses counted in a Verilator SAIF run x "
@@ -199,9 +241,11 @@ def register(sub: Any) -> None:
                         "average activity (see docs/ENERGY.md)")
     p.add_argument("--heads", type=positive_int, default=None,
                    help="simulate only the first N heads for the activity (default: all)")
-    p.add_argument("--prune-to", type=float, default=None, metavar="F",
+    p.add_argument("--prune-to", type=float, action="append", default=[], metavar="F",
                    help="recalibrate each head's threshold to prune the fraction F of its "
-                        "visible keys (saif only; default: the trace's thresholds)")
+                        "visible keys (saif only; default: the trace's thresholds); with "
+                        "--all-traces repeatable, each F in addition to the learned "
+                        "thresholds")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
                    help="simulator of the activity run (default: verilator)")
     p.add_argument("--out", required=True, help="output directory")

@@ -17,7 +17,8 @@ from ..flow.qor import BUFFER_BLOCKS
 from ..flow.run import emit_unit, flow_fingerprint, synth_unit
 from .common import VARIANTS, progress
 
-__all__ = ["PowerInfo", "synth_cached", "synth_power", "energy_rows", "access_energy_rows"]
+__all__ = ["PowerInfo", "synth_cached", "synth_power", "energy_rows", "access_energy_rows",
+           "rows_from_setting"]
 
 
 # ------------------------------------------------------------------------ energy
@@ -145,4 +146,19 @@ def access_energy_rows(trace: Any, cfg: LeopardConfig, pdk: str, out_dir: Path, 
     rows["method"] = "access"
     rows["power_from"] = cfg.name
     rows["absolute"] = True
+    return rows
+
+
+def rows_from_setting(setting: dict[str, Any], cfg_name: str) -> dict[str, Any]:
+    """The rows of :func:`access_energy_rows` from one setting of a
+    :func:`leopard_rtl.eval.energy_traces.trace_energy` record (same numbers)."""
+    rows: dict[str, Any] = {}
+    for v in VARIANTS:
+        r = setting["variants"][v]
+        rows[v] = {k: r[k] for k in ("energy_per_head_nj", "split_nj", "energy_ungated_nj",
+                                     "clock_ns")}
+        rows[v]["reduction_vs_baseline"] = (setting["variants"]["baseline"]
+                                            ["energy_per_head_nj"] / r["energy_per_head_nj"])
+    rows.update({"method": "access", "power_from": cfg_name, "absolute": True,
+                 "pruned_fraction": setting["pruned_fraction"]})
     return rows

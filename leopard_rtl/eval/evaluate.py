@@ -38,7 +38,8 @@ from sim.trace import Trace, load_trace
 from ..config import ConfigError
 from .common import REPO, VARIANTS, EvaluationError, progress, rel, to_json
 from .cycles import rtl_check, speedups, trace_cycles
-from .energy import PowerInfo, access_energy_rows, energy_rows, synth_power
+from .energy import PowerInfo, energy_rows, rows_from_setting, synth_power
+from .energy_traces import setting_name, summarize_energy, trace_energy
 from .inputs import (
     accuracy_table,
     discover_traces,
@@ -60,8 +61,8 @@ def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[st
              rtl: str = "one", simulator: str = "verilator", energy: str = "access",
              pdk: str = "nangate45", learn_results: Path | None = None,
              qor_json: Path | None = None, build_dir: Path | None = None,
-             plots: bool = True, quiet: bool = False, with_sweep: bool = False
-             ) -> dict[str, Any]:
+             plots: bool = True, quiet: bool = False, with_sweep: bool = False,
+             energy_prune: Sequence[float] = ()) -> dict[str, Any]:
     """Run the evaluation and write ``out_dir/results.json``, ``report.md`` and plots.
 
     Parameters
@@ -80,6 +81,10 @@ def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[st
         of the reference netlist running the trace's cycles, and the reduction is the
         cycle reduction weighted by the variants' power ratio). ``full``: synthesize every
         family (minutes each; tens of minutes for d=64).
+    energy_prune : fractions
+        With ``access``: also each fraction of pruning, every head's threshold
+        recalibrated (:func:`leopard_rtl.flow.energy.prune_to`); the report gives the
+        geometric-mean energy reduction and the saving's split at each.
     """
     t_start = time.monotonic()
     out_dir = Path(out_dir)
@@ -91,6 +96,9 @@ def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[st
                           ("energy", energy, ("none", "access", "ref", "full"))):
         if val not in ok:
             raise EvaluationError(f"--{name} must be one of {', '.join(ok)}, not {val!r}")
+    for f in energy_prune:
+        if not 0.0 < f < 1.0:
+            raise EvaluationError(f"--energy-prune-to must be in (0, 1), not {f}")
     paths = discover_traces(traces_root, only)
     traces: dict[str, Trace] = {}
     for p in paths:
@@ -143,14 +151,27 @@ def evaluate(out_dir: Path, *, preset_name: str = "auto", overrides: Sequence[st
     energy_res: dict[str, Any] = {"mode": energy, "pdk": pdk, "families": {}}
     if energy == "access":
         cache: dict[str, Any] = {}
+        records: list[dict[str, Any]] = []
         for i, (p, r) in enumerate(zip(paths, rows, strict=True)):
             t = traces[str(p)]
             cfg = fams[t.head_dim]
             progress(f"[energy {i + 1}/{n}] {rel(p)}: SRAM accesses + gated logic + "
-                     f"leakage, 3 variants x 2 units on {pdk} ...", quiet)
-            r["energy"] = access_energy_rows(
-                requantize(t, cfg.qk_bits, cfg.v_bits), cfg, pdk,
-                build_dir / "energy" / f"{r['workload']}-{r['layer']}", synth_cache=cache)
+                     f"leakage, 3 variants x 2 units on {pdk}, {1 + len(energy_prune)} "
+                     f"threshold setting(s) ...", quiet)
+            rec = trace_energy(requantize(t, cfg.qk_bits, cfg.v_bits), cfg, pdk,
+                               build_dir / "energy" / f"{r['workload']}-{r['layer']}",
+                               prune=energy_prune, synth_cache=cache)
+            rec.update({"trace": rel(p), "workload": r["workload"], "layer": r["layer"],
+                        "config": cfg.name})
+            records.append(rec)
+            r["energy"] = rows_from_setting(rec["settings"][setting_name(None)], cfg.name)
+        energy_res["summary"] = summarize_energy(records)
+        energy_res["memories"] = {rec["config"]: rec["memories"] for rec in records}
+        energy_res["settings"] = [{"trace": rec["trace"], **{
+            s: {"pruned_fraction": x["pruned_fraction"],
+                "reduction": {v: x["variants"]["baseline"]["energy_per_head_nj"]
+                              / x["variants"][v]["energy_per_head_nj"] for v in VARIANTS}}
+            for s, x in rec["settings"].items()}} for rec in records]
     elif energy != "none":
         ds = sorted(fams) if energy == "full" else [min(fams)]
         for d in ds:
@@ -222,7 +243,8 @@ def main_evaluate(args: Any) -> int:
                    energy=args.energy, pdk=args.pdk,
                    learn_results=Path(args.learn_results) if args.learn_results else None,
                    build_dir=Path(args.build_dir) if args.build_dir else None,
-                   plots=not args.no_plots, with_sweep=args.sweep)
+                   plots=not args.no_plots, with_sweep=args.sweep,
+                   energy_prune=tuple(getattr(args, "energy_prune_to", None) or ()))
     s = res["summary"]
     line = {"geomean_speedup": round(s["geomean_speedup"], 4),
             "geomean_energy_reduction": (round(s["geomean_energy_reduction"], 4)

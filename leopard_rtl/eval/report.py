@@ -48,6 +48,30 @@ def _access_energy_section(res: dict[str, Any]) -> list[str]:
         L.append(f"| {wl} | {w['energy_reduction']:.3f} | "
                  + " / ".join(f"{a[c]:.2f}" for c in cats) + " | "
                  + " / ".join(f"{b[c]:.2f}" for c in cats) + " |")
+    es = res["energy"].get("summary")
+    if es:
+        L += ["", "Geometric-mean energy reduction per threshold setting (`learned`: the "
+              "traces' learned thresholds; `pruneNN`: every head's threshold recalibrated to "
+              "prune NN % of its visible keys) and where LeOPArd's saving comes from (share "
+              "of the saving per category; each trace weighted by its baseline energy = 1):",
+              "", "| setting | pruned (mean) | LeOPArd | pruning-only | "
+              + " | ".join(cats) + " |", "|---|---|---|---|" + "---|" * len(cats)]
+        for name, x in es.items():
+            g = x["geomean_reduction"]
+            L.append(f"| {name} | {x['pruned_fraction_mean']:.1%} | {g['leopard']:.3f} | "
+                     f"{g['pruning_only']:.3f} | "
+                     + " | ".join(f"{x['saving_share'][c]:+.1%}" for c in cats) + " |")
+    mems = res["energy"].get("memories")
+    if mems:
+        L += ["", "SRAM energy per access used (CACTI 7 via hwcomponents-cacti; "
+              "`leopard_rtl/flow/sram.py`):", "",
+              "| config | memory | words x bits | copies | read pJ | write pJ | "
+              "leakage uW | source |", "|---|---|---|---|---|---|---|---|"]
+        for cfg, ms in mems.items():
+            for b, m in ms.items():
+                L.append(f"| {cfg} | {b} | {m['words']} x {m['bits']} | {m['copies']} | "
+                         f"{m['read_pj']:.3f} | {m['write_pj']:.3f} | "
+                         f"{m['leakage_uw']:.3f} | {m.get('source', '')} |")
     return L
 
 
