@@ -31,7 +31,7 @@ from .common import REPO, VARIANTS, EvaluationError, geomean, progress, rel
 from .inputs import discover_traces, family_configs, requantize, trace_label
 
 __all__ = ["trace_energy", "energy_all_traces", "summarize_energy", "energy_markdown",
-           "setting_name"]
+           "setting_name", "what_if"]
 
 #: Groups of the saving asked for in the closing note (category -> group).
 GROUPS = {"k_reads": "K reads (early termination)",
@@ -179,7 +179,9 @@ def summarize_energy(rows: list[dict[str, Any]]) -> dict[str, Any]:
         groups: dict[str, float] = {}
         for c in CATEGORIES:
             groups[GROUPS[c]] = groups.get(GROUPS[c], 0.0) + saved[c]
+        wi = [what_if(x) for x in rs]
         out[s] = {"traces": len(rs),
+                  "what_if_geomean": {k: geomean([w[k] for w in wi]) for k in WHAT_IF},
                   "pruned_fraction_mean": float(np.mean([x["pruned_fraction"] for x in rs])),
                   "geomean_reduction": red,
                   "min_reduction": min(x["variants"]["baseline"]["energy_per_head_nj"]
@@ -195,6 +197,39 @@ def summarize_energy(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                           for g, x in groups.items()},
                   "saved_of_baseline": tot}
     return out
+
+
+#: Counterfactuals of :func:`what_if` (name -> what it assumes).
+WHAT_IF = {
+    "leakage_at_baseline_clock": "LeOPArd's leakage x time at the baseline's clock period",
+    "frontend_at_baseline_cost": "LeOPArd's front-end logic at the baseline front end's "
+                                 "energy per cycle (its own cycles)",
+    "backend_per_survivor": "LeOPArd's back-end logic = the baseline's x survivors ratio "
+                            "(no per-query cost left: reciprocal/normalizer gated off)",
+    "all_three": "the three together",
+}
+
+
+def what_if(x: dict[str, Any]) -> dict[str, float]:
+    """Energy reduction of LeOPArd over the baseline on one setting record if one cost
+    were removed (:data:`WHAT_IF`): modelled counterfactuals from the measured split,
+    not measurements; they bound what each lever can give."""
+    b, leo = x["variants"]["baseline"], x["variants"]["leopard"]
+    base_e = b["energy_per_head_nj"]
+    sp = leo["split_nj"]
+    leak = sp["leakage"] * b["clock_ns"] / leo["clock_ns"]
+    fe = (b["split_nj"]["frontend_logic"] / b["unit_cycles_per_head"]["frontend"]
+          * leo["unit_cycles_per_head"]["frontend"])
+    surv_b = b["accesses_per_head"]["v_read"]
+    be = b["split_nj"]["backend_logic"] * (leo["accesses_per_head"]["v_read"] / surv_b
+                                           if surv_b else 0.0)
+    tot = leo["energy_per_head_nj"]
+    alt = {"leakage_at_baseline_clock": tot - sp["leakage"] + leak,
+           "frontend_at_baseline_cost": tot - sp["frontend_logic"] + fe,
+           "backend_per_survivor": tot - sp["backend_logic"] + be}
+    alt["all_three"] = (tot - sp["leakage"] - sp["frontend_logic"] - sp["backend_logic"]
+                        + leak + fe + be)
+    return {k: base_e / v for k, v in alt.items()}
 
 
 def energy_markdown(res: dict[str, Any]) -> str:
@@ -233,6 +268,14 @@ def energy_markdown(res: dict[str, Any]) -> str:
     for s, x in summ.items():
         L.append(f"* {s}: " + "; ".join(f"{g} {v:+.1%}"
                                         for g, v in x["saving_share_groups"].items()))
+    L += ["", "## What each lever would give (modelled counterfactuals, geomean reduction)",
+          "", "| setting | measured | " + " | ".join(WHAT_IF) + " |",
+          "|---|---|" + "---|" * len(WHAT_IF)]
+    for s, x in summ.items():
+        if "what_if_geomean" in x:
+            L.append(f"| {s} | {x['geomean_reduction']['leopard']:.3f} | "
+                     + " | ".join(f"{x['what_if_geomean'][k]:.3f}" for k in WHAT_IF) + " |")
+    L += [""] + [f"* `{k}`: {v}" for k, v in WHAT_IF.items()]
     L += ["", "## Each category as a share of the baseline's energy (mean over traces)", "",
           "| setting | variant | " + " | ".join(CATEGORIES) + " | total |",
           "|---|---|" + "---|" * (len(CATEGORIES) + 1)]

@@ -22,15 +22,19 @@ from leopard_rtl.eval.energy_traces import (
     energy_markdown,
     setting_name,
     summarize_energy,
+    what_if,
 )
 from leopard_rtl.flow.energy import CATEGORIES
 
 
-def _variant(total: float, split: dict[str, float]) -> dict[str, object]:
+def _variant(total: float, split: dict[str, float], clock_ns: float = 2.0,
+             fe_cycles: float = 10.0, survivors: float = 10.0) -> dict[str, object]:
     s = {c: split.get(c, 0.0) for c in CATEGORIES}
     assert math.isclose(sum(s.values()), total)
     return {"energy_per_head_nj": total, "split_nj": s, "energy_ungated_nj": total,
-            "clock_ns": 2.0, "core_cycles_per_head": 10.0}
+            "clock_ns": clock_ns, "core_cycles_per_head": 10.0,
+            "unit_cycles_per_head": {"frontend": fe_cycles, "backend": 10.0},
+            "accesses_per_head": {"v_read": survivors}}
 
 
 def _row(base: dict[str, float], leo: dict[str, float], po: float, pruned: float
@@ -72,6 +76,19 @@ def test_summary_known_answers() -> None:
                           "traces": rows, "summary": {"learned": s}})
     assert "**4.000x**" in md
     assert setting_name(None) == "learned" and setting_name(0.8) == "prune80"
+    # counterfactuals: baseline 100 nJ (front end 20 over 10 cycles, back end 60 for 10
+    # survivors, leakage 20 at 2 ns); LeOPArd 60 (front end 30 over 5 cycles, back end 20
+    # for 2 survivors, leakage 10 at 4 ns)
+    x = {"variants": {
+        "baseline": _variant(100, {"frontend_logic": 20, "backend_logic": 60,
+                                   "leakage": 20}),
+        "leopard": _variant(60, {"frontend_logic": 30, "backend_logic": 20, "leakage": 10},
+                            clock_ns=4.0, fe_cycles=5.0, survivors=2.0)}}
+    w = what_if(x)
+    assert w["leakage_at_baseline_clock"] == pytest.approx(100 / (60 - 10 + 5))
+    assert w["frontend_at_baseline_cost"] == pytest.approx(100 / (60 - 30 + 10))
+    assert w["backend_per_survivor"] == pytest.approx(100 / (60 - 20 + 12))
+    assert w["all_three"] == pytest.approx(100 / (5 + 10 + 12))
     # a run without pruning-only (--variants leopard,baseline)
     for r in rows:
         del r["settings"]["learned"]["variants"]["pruning_only"]
