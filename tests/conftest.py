@@ -16,12 +16,28 @@ from leopard_rtl.tb.toolchain import use_verilator_env
 use_verilator_env()
 
 
-#: Test files that take minutes, longest first: collected first, so that ``make test``
-#: (pytest-xdist, ``-n 2 --dist loadfile --no-loadscope-reorder``: a file stays whole on one
-#: worker, files go out in collection order) starts the ~10-minute place and route at once
-#: and runs everything else beside it. Only the order changes; a serial run runs the same.
+#: Test files that take minutes, longest first (``--durations``, 2026-12-02): collected
+#: first, so that ``make test`` (pytest-xdist, ``-n 2 --dist loadfile
+#: --no-loadscope-reorder``: a file stays whole on one worker, files go out in collection
+#: order) starts the ~10-minute place and route at once, runs the rest beside it and ends
+#: on short files (longest-first balances the two workers). Only the order changes; a
+#: serial run runs the same tests. tests/test_suite_order.py checks that each file exists.
 LONG_FIRST = (
-    "tests/flow/test_pnr.py",
+    "tests/flow/test_pnr.py",          # qflow P&R, ~10 min alone
+    "tests/tb/test_backend.py",        # Verilator builds of the back end (minilm, paper)
+    "tests/tb/test_core.py",           # Verilator builds of the core, several configs
+    "tests/flow/test_fpga.py",         # Yosys + nextpnr-ecp5
+    "tests/flow/test_synth.py",        # synthesis on four libraries
+    "tests/tb/test_frontend.py",
+    "tests/hw/test_backend.py",
+    "tests/flow/test_fanout.py",
+    "tests/flow/test_energy.py",
+    "tests/flow/test_power.py",
+    "tests/test_examples.py",
+    "tests/tb/test_fuzz.py",
+    "tests/test_packaging.py",
+    "tests/hw/test_frontend.py",
+    "tests/formal/test_terminate.py",
 )
 
 
