@@ -284,6 +284,13 @@ def collect_report(out_dir: Path, top: str, clock_ns: float,
     pic = render_def(def_path, [TECH / "osu018_stdcells.lef"], out_dir / "layout.png")
     route_log = _read(logdir / "route.log") + _read(out_dir / "qflow_route.out")
     sta = parse_sta(_read(logdir / "post_sta.log") or _read(out_dir / "qflow_backanno.out"))
+    rc = _read(out_dir / f"{top}.rc")
+    if "fmax_mhz" not in sta and re.search(r"\bERROR\b", rc):
+        # qrouter's delay writer lost a net's route tree and rc2dly then aborts: no
+        # post-route timing (say so rather than leave an empty result).
+        nets = re.findall(r"^(\S+) .*\bERROR\b", rc, re.M)
+        sta["error"] = (f"qrouter wrote an unwalkable RC tree for net(s) {', '.join(nets)} "
+                        f"in {top}.rc (rc2dly aborts on it): no post-route timing")
     fmax = sta.get("fmax_mhz")
     if fmax is None and "worst_slack_ns" in sta and clock_ns - sta["worst_slack_ns"] > 0:
         fmax = round(1e3 / (clock_ns - sta["worst_slack_ns"]), 2)
