@@ -271,11 +271,11 @@ LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "DECLFILENAME", "PR
                 "CASEINCOMPLETE", "VARHIDDEN")
 
 
-@pytest.mark.parametrize("name", ["tiny", "minilm", "baseline"])
+@pytest.mark.parametrize("name", ["tiny", "minilm", "baseline", "overlap"])
 def test_core_lint(name: str, build_root: Path) -> None:
     require_tool("verilator")
-    cfg = preset(name)
-    if name != "tiny":
+    cfg = preset("tiny").replace(overlap_norm=True) if name == "overlap" else preset(name)
+    if name not in ("tiny", "overlap"):
         cfg = cfg.replace(max_keys=32)
     v = build_root / "core" / f"lint-{name}" / "leopard_core.v"
     write_if_changed(v, convert(LeopardCore(cfg), "leopard_core"))
