@@ -76,13 +76,15 @@ DEFAULT_MAX_FANOUT = 16
 #: ``&synch2`` in between, structural choices (``dch -f``) and the classic mapper for
 #: minimum delay (``map`` with no target, area recovered only where delay allows), then
 #: buffering and gate sizing against the clock target (what ORFS's resizer does later).
+#: ``cleanup`` after ``map``: ``buffer -p`` fails on a dangling node ("node has no
+#: fanout", seen on a paper QK lane inside the core).
 #: Measured on nangate45 at 1.0 ns, one paper block synthesized alone, against Yosys's
 #: script: QK lane 499 -> 787 MHz (area +23 %), normalizer lane 628 -> 1165 MHz (+1 %),
 #: MAC lane 624 -> 1278 MHz (+0.5 %); tiny front end at 2 ns 801 -> 881 MHz (+11 %).
 #: ``map -D`` (area recovered down to the target) instead of ``map`` keeps the lane's
 #: area (+0 %) at 799 MHz but leaves the normalizer and MAC lanes at 891 and 901 MHz.
 ABC_SCRIPT = ("+strash;&get,-n;&fraig,-x;&put;scorr;dc2;dretime;strash;&get,-n;"
-              "&if,-g;&synch2;&if,-g;&put;dch,-f;map;"
+              "&if,-g;&synch2;&if,-g;&put;dch,-f;map;cleanup;"
               "buffer,-p;upsize,{D};dnsize,{D};stime,-p")
 
 #: Black-box declaration of the SRAM macro: the ports and parameters of Yosys's $mem_v2,
