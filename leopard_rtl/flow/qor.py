@@ -36,20 +36,23 @@ def _storage_um2(row: dict[str, Any]) -> float:
 
 
 def markdown(rows: list[dict[str, Any]], command: str) -> str:
-    """The docs/QOR.md section for ``rows``."""
+    """The docs/QOR.md section for ``rows`` (a ``measured`` column when a row records
+    when and with which flow it was measured: tables merged from runs of several flows)."""
+    measured = any("measured" in r for r in rows)
     out = ["## Quality of results", "",
            f"Regenerate with `{command}` (Yosys 0.70 via pyosys, OpenSTA 2.0.17; typical "
            "corners; power at the library's default clock, activity 0.1 toggles/cycle on "
            "every register and input; memories >= 4096 bits as SRAM macros, area estimated, "
            "see docs/ENERGY.md).", "",
            "| preset | unit | PDK | clock ns | std-cell area um^2 | cells | flops | "
-           "macro area um^2 (est.) | fmax MHz | power mW | synth s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "macro area um^2 (est.) | fmax MHz | power mW | synth s |"
+           + (" measured |" if measured else ""),
+           "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if measured else "")]
     for r in rows:
         out.append(f"| {r['preset']} | {r['unit']} | {r['pdk']} | {r['clock_ns']:g} | "
                    f"{r['area_um2']:.1f} | {r['cells']} | {r['flops']} | "
                    f"{r['macro_area_um2']:.1f} | {r['fmax_mhz']:.1f} | {r['power_mw']:.4f} | "
-                   f"{r['synth_s']:.1f} |")
+                   f"{r['synth_s']:.1f} |" + (f" {r.get('measured', '-')} |" if measured else ""))
     out += ["", "Area split: std-cell um^2 per top-level block; storage buffers = "
             f"{', '.join(BUFFER_BLOCKS)} (flip-flops) plus the estimated macro area; "
             "`(fan-out buffers)` is the buffer trees of the fan-out repair "

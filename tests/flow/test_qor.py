@@ -48,3 +48,15 @@ def test_merge_runs_later_replaces(tmp_path: Path) -> None:
     md = merge_runs([str(a), str(b)])
     assert "| 999.0 |" in md and "| 350.4 |" not in md
     assert md.index("| nangate45 |") < md.index("| asap7 |")    # first-appearance order
+
+
+def test_markdown_measured_column() -> None:
+    """Rows merged from runs of different flows say when each was measured."""
+    from leopard_rtl.flow.qor import markdown
+
+    plain = markdown([ROW], "x")
+    assert "measured" not in plain.split("\n\n")[2]
+    md = markdown([{**ROW, "measured": "2026-12-02"}, {**ROW, "pdk": "asap7"}], "x")
+    lines = [ln for ln in md.splitlines() if ln.startswith("| tiny | core")]
+    assert lines[0].endswith("| 2026-12-02 |") and lines[1].endswith("| - |")
+    assert "| measured |" in md
