@@ -132,7 +132,7 @@ def test_all_traces_tiny_end_to_end(tmp_path: Path, seed: int) -> None:
         save_trace(random_trace(rng, heads=2, n_queries=4, n_keys=nk, kind="realistic"),
                    root / wl / "layer0.npz")
     res = energy_all_traces(tmp_path / "out", traces_root=root, preset_name="tiny",
-                            prune=(0.5,), quiet=True)
+                            prune=(0.5,), build_dir=tmp_path / "build", quiet=True)
     assert [r["workload"] for r in res["traces"]] == ["a", "b"]
     for r in res["traces"]:
         assert set(r["settings"]) == {"learned", "prune50"}, seed
