@@ -61,8 +61,13 @@ run: setup
 	$(VENV)/bin/leopard-rtl synth --unit core --preset $(RUN_PRESET) --pdk osu018 \
 	    --out $(BUILD)/run/synth-osu018
 
+# The default suite on TEST_JOBS pytest-xdist workers (CI has 2 cores; 0: one process). A
+# file stays whole on one worker (its tests share build folders and module fixtures) and
+# files go out in collection order, longest first (tests/conftest.py LONG_FIRST), so the
+# ~10-minute place and route runs beside the rest.
+TEST_JOBS ?= 2
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 test-slow: setup
 	$(VENV)/bin/pytest -q -m slow
