@@ -25,16 +25,18 @@ def _trace(rng: np.random.Generator, cfg: LeopardConfig, heads: int = 6) -> Trac
                         kind="realistic", prune_quantile=0.5)
 
 
-@pytest.mark.parametrize(("simulator", "ppc"), [("verilator", 1), ("icarus", 2)])
-def test_core_margin_bit_and_cycle_exact(simulator: str, ppc: int, seed: int,
+@pytest.mark.parametrize(("simulator", "ppc", "overlap"),
+                         [("verilator", 1, False), ("icarus", 2, True)])
+def test_core_margin_bit_and_cycle_exact(simulator: str, ppc: int, overlap: bool, seed: int,
                                          build_root: Path) -> None:
     """Per-head margin registers 0 .. 0.99 (one head exact): outputs, survivors, planes and
     every accept/output cycle equal the models, and the margin did lose survivors (so
     the test exercises the lossy path). With two planes per cycle the margin's bound is
-    tested after each plane pair, as the exact one."""
+    tested after each plane pair, as the exact one; the overlapped normalization does not
+    interact with it."""
     require_tool("verilator" if simulator == "verilator" else "iverilog")
     cfg = preset("tiny").replace(lanes=3, margin=0.5, planes_per_cycle=ppc,
-                                 name=f"tiny-margin-c{ppc}")
+                                 overlap_norm=overlap, name=f"tiny-margin-c{ppc}")
     rng = np.random.default_rng(seed)
     t = _trace(rng, cfg)
     regs = np.array([0, 26, 64, 128, 200, 255], np.int64)      # per head, / 256
