@@ -542,6 +542,10 @@ PRESETS: dict[str, LeopardConfig] = {
     # (1.04x faster at 0.97x area than `paper`): the paper design, back end F=6/E=12/R=12.
     "sweep_best": _PAPER.replace(exp_frac_bits=6, exp_bits=12, recip_bits=12,
                                  name="sweep_best"),
+    # Issue 14 (results/speedup/README.md, scripts/speedup_table.py): `paper` with two K
+    # bit-planes per lane per cycle and overlapped normalization, both exact; lanes stay 8
+    # (at most plane_slots + 3 = 9 keep the cycle model exact at two planes per cycle).
+    "fast": _PAPER.replace(planes_per_cycle=2, overlap_norm=True, name="fast"),
 }
 
 
