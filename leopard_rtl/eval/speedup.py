@@ -198,20 +198,20 @@ def best_dense(rows: Sequence[dict[str, Any]], areas: Mapping[str, Mapping[str, 
     return best
 
 
-def design_area(d: Design, units: Mapping[str, Mapping[str, Any]],
-                lanes: int = 8) -> dict[str, Any]:
+def design_area(d: Design, units: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Estimated core area and fmax of a design from unit syntheses (``units.json``).
 
     Core area = front end (its logic with the QK lanes scaled to the design's lane count,
     plus the K SRAM estimate) + back end (logic + SRAM estimate) + the second
     accumulator bank's estimate with ``overlap_norm``; fmax = the minimum of the units'.
     Always an ``estimate`` (the core is not synthesized as a whole); a dense design is
-    costed as the LeOPArd unit of the same lanes and planes per cycle.
+    costed as the LeOPArd unit of the same lanes and planes per cycle. A design without
+    a ``lanes`` override has the synthesized unit's lanes.
     """
     c = int(d.overrides.get("planes_per_cycle", 1))
-    n = int(d.overrides.get("lanes", lanes))
     ov = bool(d.overrides.get("overlap_norm", False))
     fe, be = units[f"fe_c{c}"], units["be"]
+    n = int(d.overrides.get("lanes", fe["lanes"]))
     fe_logic = fe["logic_um2"] - fe["lanes_um2"] + n * fe["lanes_um2"] / fe["lanes"]
     area = fe_logic + fe["sram_um2"] + be["logic_um2"] + be["sram_um2"]
     fmax = min(fe["fmax_mhz"], be["fmax_mhz"])
