@@ -9,7 +9,10 @@
 #   make learn-memn2n  MemN2N, 50-sentence memory, 30k test stories (10 min in all)
 #   make learn-minilm  MiniLM / 3-class tweets, 10k test tweets (baseline 400 steps ~10 min,
 #                      pruned run and control ~10 min each at 200+200 steps, report ~8 min)
-#   make learn-smollm2 SmolLM2-135M, earlier one-stage procedure (thresholds only, ~7 min)
+#   make learn-smollm2 SmolLM2-135M, two-stage recipe (q/k projections + thresholds, 256-token
+#                      blocks, 20+20 steps, control, 64 test blocks): measured at load 13-19 (~20 % of a
+#                      core) pruned run 15 min, control 9 min, report 13 min with
+#                      --test-blocks 32; the default 64 blocks add ~10 min
 #   make learn-test    smoke test of the threshold learning on tiny random models (torch)
 # Each recipe workload runs in stages cached under $(LEARN_OUT)/ckpt/<workload>/ (base, prune,
 # control, report); `$(PY) -m learn vit --stage prune` runs one stage (see docs/LEARNING.md).
