@@ -117,6 +117,7 @@ def test_pnr_tiny_frontend(build_root: Path, capsys: pytest.CaptureFixture[str])
     assert rep["die_area_um2"] == pytest.approx(rep["die_um"][0] * rep["die_um"][1], rel=1e-3)
     assert rep["cells"] > 1000
     # Post-route timing comes from vesta on the extracted layout (10 ns clock).
+    assert rep["post_route_fmax_mhz"] is not None, rep["post_route_sta"]
     assert 20 < rep["post_route_fmax_mhz"] < 1000
     assert "critical_path" in rep["post_route_sta"]
     assert set(rep["seconds"]) == set(QFLOW_STEPS)
