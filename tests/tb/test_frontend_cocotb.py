@@ -11,8 +11,12 @@ from leopard_rtl.config import preset
 from leopard_rtl.tb.cocotb_runner import run_cocotb
 
 
+# Verilator is slow (~1.5 min of cold build): cocotb under Verilator stays in the default
+# suite through the back end and the core (tests/tb/test_backend.py, test_core.py), and the
+# front end's Verilog under Verilator through its runner (tests/tb/test_frontend.py).
 @pytest.mark.cocotb
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("simulator", ["icarus",
+                                       pytest.param("verilator", marks=pytest.mark.slow)])
 def test_cocotb_frontend(build_root: Path, seed: int, simulator: str) -> None:
     require_tool("iverilog" if simulator == "icarus" else "verilator")
     run_cocotb("frontend", preset("tiny"), simulator,
