@@ -8,9 +8,12 @@ candidates (baseline switches) over lanes x planes_per_cycle x overlap_norm. Are
 fmax are estimated from the unit syntheses in ``results/speedup/units.json``
 (:func:`leopard_rtl.eval.speedup.design_area`); wall-clock time is cycles / fmax.
 
+The committed traces (not a working copy being re-exported):
+``git archive HEAD traces | tar -x -C build/eval14`` then ``--traces build/eval14/traces``.
+
 Usage::
 
-    .venv/bin/python scripts/speedup_table.py [--traces traces] [--preset fast]
+    .venv/bin/python scripts/speedup_table.py [--traces traces] [--preset fast] [--new-lanes 9]
         [--out results/speedup/README.md] [--json results/speedup/speedup.json]
 """
 
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--traces", default=str(REPO / "traces"))
     ap.add_argument("--preset", default="fast", help="the new preset (default fast)")
+    ap.add_argument("--new-lanes", type=int, nargs="*", default=[9],
+                    help="also evaluate the new preset at these lane counts")
     ap.add_argument("--units", default=str(REPO / "results/speedup/units.json"))
     ap.add_argument("--margin-md", default=str(REPO / "results/eval/margin.md"))
     ap.add_argument("--out", default=None, help="write the Markdown here")
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     new = preset(args.preset)
     paper = preset("paper")
     over = {k: getattr(new, k) for k in SWITCHES if getattr(new, k) != getattr(paper, k)}
-    designs = standard_designs(over, args.preset)
+    designs = standard_designs(over, args.preset, new_lanes=args.new_lanes)
     paths = discover_traces(Path(args.traces))
     traces = {str(p): load_trace(p) for p in paths}
     fams = family_configs(traces, "paper")

@@ -54,14 +54,17 @@ class Design:
 
 
 def standard_designs(new_overrides: Mapping[str, Any], new_label: str = "fast",
-                     dense_lanes: Sequence[int] = (6, 8, 10, 12, 16),
+                     dense_lanes: Sequence[int] = (6, 8, 9, 10, 12, 16),
                      dense_ppc: Sequence[int] = (1, 2),
-                     dense_overlap: Sequence[bool] = (False, True)) -> list[Design]:
-    """``paper`` and its baseline, the new design and its same-hardware baseline, and the
-    dense candidates (``dense_lanes`` x ``dense_ppc`` x ``dense_overlap``)."""
+                     dense_overlap: Sequence[bool] = (False, True),
+                     new_lanes: Sequence[int] = ()) -> list[Design]:
+    """``paper`` and its baseline, the new design and its same-hardware baseline, the
+    dense candidates (``dense_lanes`` x ``dense_ppc`` x ``dense_overlap``) and the new
+    design at each of ``new_lanes`` (label ``<new_label>-L<n>``)."""
     out = [Design("paper"), Design("paper+baseline", dense=True),
            Design(new_label, dict(new_overrides)),
            Design(f"{new_label}+baseline", dict(new_overrides), dense=True)]
+    out += [Design(f"{new_label}-L{n}", {**new_overrides, "lanes": n}) for n in new_lanes]
     for c in dense_ppc:
         for ov in dense_overlap:
             for n in dense_lanes:
@@ -184,17 +187,18 @@ def markdown(rows: Sequence[dict[str, Any]], new: str, refs: Sequence[str],
 def best_dense(rows: Sequence[dict[str, Any]], areas: Mapping[str, Mapping[str, Any]],
                max_area: float, wall_clock: bool = True) -> str | None:
     """The dense design (label ``dense-*``) with the lowest geomean time over ``rows``
-    among those with an area record of at most ``max_area``."""
-    best, best_t = None, np.inf
+    among those with an area record of at most ``max_area`` (ties: the smaller area)."""
+    best, best_key = None, (np.inf, np.inf)
     for lab, rec in areas.items():
         if not lab.startswith("dense-") or float(rec["area_um2"]) > max_area:
             continue
         if any(lab not in r["cycles"] for r in rows):
             continue
         f = float(rec["fmax_mhz"]) if wall_clock else 1.0
-        tt = geomean([r["cycles"][lab] / f for r in rows])
-        if tt < best_t:
-            best, best_t = lab, tt
+        key = (round(geomean([r["cycles"][lab] / f for r in rows]), 12),
+               float(rec["area_um2"]))
+        if key < best_key:  # ties: the smaller design
+            best, best_key = lab, key
     return best
 
 
