@@ -9,6 +9,10 @@ then reports die area and utilization (from the routed DEF and the cell LEF), fa
 routes (from qrouter's log; must be 0), post-route critical path and fmax (qflow's
 vesta run with wire delays extracted from the layout), DRC errors (magic) and the LVS verdict
 (netgen), and draws ``layout.png`` (:mod:`~leopard_rtl.flow.layout_png`).
+Between ``route`` and ``backanno`` it repairs qrouter's ``<top>.rc`` for qflow's ``rc2dly``
+(:mod:`~leopard_rtl.flow.qflow_rc`): a net whose RC tree is malformed becomes a lumped
+(pessimistic) RC model, listed in the report's ``rc_repaired_nets``, and nets whose names
+overflow ``rc2dly`` get a ``_q`` suffix for the timing run (``rc_renamed_nets``).
 qflow synthesizes with its own Yosys (Debian 0.23), which reads Amaranth's output.
 """
 
@@ -27,6 +31,7 @@ from typing import IO, Any
 from ..errors import LeopardError
 from ..progress import stage
 from .layout_png import render_def
+from .qflow_rc import rename_overflow_nets, sanitize_rc
 
 __all__ = ["PnrError", "pnr_verilog", "pnr_unit", "collect_report", "sanitize_blif",
            "QFLOW_STEPS",
@@ -264,11 +269,49 @@ def pnr_verilog(verilog: Path, top: str, out_dir: Path, *, clock_ns: float = 10.
         if returncode != 0 and step in ("synthesize", "place", "route", "migrate"):
             raise PnrError(f"qflow {step} failed with status {returncode} "
                            f"(log: {out_dir / f'qflow_{step}.out'})")
+        if step == "route":
+            _repair_rc(out_dir, top)
+        if step == "backanno":
+            _restore_netlist(out_dir, top)
         if step == "synthesize":
             # Before placement, which makes every later netlist from this BLIF.
             renames = sanitize_blif(out_dir / f"{top}.blif")
             (out_dir / "renamed_nets.json").write_text(json.dumps(renames, indent=2) + "\n")
     return collect_report(out_dir, top, clock_ns, seconds)
+
+
+def _project_file(out_dir: Path, sub: str, name: str) -> Path:
+    """``out_dir/sub/name`` if qflow made that folder, else ``out_dir/name``."""
+    p = out_dir / sub / name
+    return p if p.is_file() else out_dir / name
+
+
+def _repair_rc(out_dir: Path, top: str) -> None:
+    """Make qrouter's ``<top>.rc`` readable by ``rc2dly`` (run by ``qflow backanno``):
+    malformed nets become lumped RC models, names that overflow ``rc2dly`` get a suffix
+    (also in the vesta netlist, restored after backanno by :func:`_restore_netlist`).
+    Both lists go to ``rc_repair.json`` for the report."""
+    rc = _project_file(out_dir, "layout", f"{top}.rc")
+    if not rc.is_file():
+        raise PnrError(f"qrouter wrote no delay file {rc.name} in {out_dir}")
+    try:
+        repaired = sanitize_rc(rc, _project_file(out_dir, "layout", f"{top}.def"))
+        vlog = _project_file(out_dir, "synthesis", f"{top}.rtlnopwr.v")
+        keep = vlog.with_name(vlog.name + ".orig")
+        shutil.copyfile(vlog, keep)
+        renamed = rename_overflow_nets(rc, vlog)
+    except ValueError as e:
+        raise PnrError(f"cannot repair {rc}: {e}") from e
+    (out_dir / "rc_repair.json").write_text(json.dumps(
+        {"rc_repaired_nets": repaired, "rc_renamed_nets": renamed}, indent=2) + "\n")
+
+
+def _restore_netlist(out_dir: Path, top: str) -> None:
+    """Put back the vesta netlist :func:`_repair_rc` renamed nets in."""
+    vlog = _project_file(out_dir, "synthesis", f"{top}.rtlnopwr.v")
+    keep = vlog.with_name(vlog.name + ".orig")
+    if keep.is_file():
+        shutil.move(keep, vlog)
 
 
 def collect_report(out_dir: Path, top: str, clock_ns: float,
@@ -285,7 +328,8 @@ def collect_report(out_dir: Path, top: str, clock_ns: float,
     route_log = _read(logdir / "route.log") + _read(out_dir / "qflow_route.out")
     sta = parse_sta(_read(logdir / "post_sta.log") or _read(out_dir / "qflow_backanno.out"))
     rc = _read(out_dir / f"{top}.rc")
-    if "fmax_mhz" not in sta and re.search(r"\bERROR\b", rc):
+    repair = json.loads(_read(out_dir / "rc_repair.json") or "{}")
+    if "fmax_mhz" not in sta and "worst_slack_ns" not in sta and re.search(r"\bERROR\b", rc):
         # qrouter's delay writer lost a net's route tree and rc2dly then aborts: no
         # post-route timing (say so rather than leave an empty result).
         nets = re.findall(r"^(\S+) .*\bERROR\b", rc, re.M)
@@ -307,6 +351,10 @@ def collect_report(out_dir: Path, top: str, clock_ns: float,
               "drc_errors": drc, "lvs": lvs,
               "def": str(def_path), "layout_png": str(out_dir / "layout.png"),
               "renamed_nets": json.loads(_read(out_dir / "renamed_nets.json") or "{}"),
+              # Nets whose wire delay is a lumped (pessimistic) estimate: qrouter's RC
+              # tree for them was malformed (see leopard_rtl.flow.qflow_rc).
+              "rc_repaired_nets": repair.get("rc_repaired_nets", []),
+              "rc_renamed_nets": repair.get("rc_renamed_nets", {}),
               "seconds": seconds, "seconds_total": round(sum(seconds.values()), 1)}
     (out_dir / "pnr_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
