@@ -200,6 +200,18 @@ def test_core_real_trace(build_root: Path) -> None:
     _assert_exact(t, cfg, got, 0)
 
 
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_core_real_trace_overlap_norm(build_root: Path) -> None:
+    """The committed real MiniLM trace with overlap_norm: bit-exact and cycle-exact."""
+    require_tool("verilator")
+    t = load_trace(ROOT / "traces" / "minilm" / "sample_l3.npz")
+    cfg = preset("minilm").replace(max_keys=64, overlap_norm=True, name="minilm64-overlap")
+    got = run_trace(t, cfg, simulator="verilator",
+                    build_dir=build_root / "core" / "minilm64-overlap")
+    _assert_exact(t, cfg, got, 0)
+
+
 @pytest.mark.cocotb
 def test_simulate_command(tmp_path: Path, seed: int, build_root: Path,
                           capsys: pytest.CaptureFixture[str]) -> None:
