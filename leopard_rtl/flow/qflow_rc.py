@@ -8,10 +8,11 @@ qrouter (qflow 1.3) writes one line per net::
 capacitance), a receiver token ``INST/PIN`` (or ``PIN/port``) attaches to the top node
 with 0 ohm, ``,`` separates and ``)`` pops. For some nets qrouter's delay writer loses
 the route tree: the line holds an ``ERROR`` token where a receiver should be (net
-``_4318_`` of the tiny front end: a 1,025-node chain, ``ERROR``, and the real receiver
-missing). :func:`sanitize_rc` rewrites each such net as a *lumped* model -- the tree's
-total R and total C on one node after the driver, every receiver of the net (from the
-routed DEF's NETS section, which lists each net's pins) attached to it::
+``_4318_`` of the tiny front end: a 1,025-node chain, receiver ``OAI21X1_209/A`` twice,
+then ``ERROR``; vesta rejects its 4 sinks for a fanout of 2), or loses a receiver.
+:func:`sanitize_rc` rewrites each such net as a *lumped* model -- the tree's total R
+and total C on one node after the driver, every receiver of the net (from the routed
+DEF's NETS section, which lists each net's pins) attached to it::
 
     <net> 1 <driver> <n> ( R_total C_total rx1 , rx2 , ... )
 
@@ -55,8 +56,9 @@ def _parse(line: str) -> tuple[str, list[str], list[str]]:
 def rc_problems(tree: list[str]) -> tuple[list[str], list[str], float, float]:
     """Walk a tree's tokens like ``rc2dly``: (problems, receivers, total R, total C).
 
-    Problems: ``ERROR`` tokens, receivers without ``/``, ``( R C`` with non-numbers,
-    a ``)`` with nothing to pop, or ``(`` left open."""
+    Problems: ``ERROR`` tokens, receivers without ``/`` or listed twice (vesta rejects a
+    net whose sink count differs from its fanout), ``( R C`` with non-numbers, a ``)``
+    with nothing to pop, or ``(`` left open."""
     problems: list[str] = []
     receivers: list[str] = []
     r_tot = c_tot = 0.0
@@ -91,6 +93,9 @@ def rc_problems(tree: list[str]) -> tuple[list[str], list[str], float, float]:
         t += 1
     if depth > 0:
         problems.append(f"{depth} unclosed '('")
+    dup = sorted({x for x in receivers if receivers.count(x) > 1})
+    if dup:
+        problems.append(f"receiver(s) {', '.join(dup)} listed twice")
     return sorted(set(problems)), receivers, r_tot, c_tot
 
 
@@ -136,10 +141,11 @@ def lumped_line(net: str, driver: str, receivers: list[str], r_tot: float,
 def sanitize_rc(rc_path: Path, def_path: Path | None = None) -> list[dict[str, Any]]:
     """Rewrite, in place, each malformed net of ``rc_path`` as a lumped RC model.
 
-    A net is malformed when its tree has an ``ERROR`` token, a receiver without ``/``,
-    unbalanced parentheses, or (given ``def_path``) lacks a receiver the DEF lists. The
-    original file is kept as ``<rc>.orig``. Returns ``[{net, reason, receivers, r_ohm,
-    c_pf}]`` for the rewritten nets (receivers: the DEF's, else the tree's valid ones)."""
+    A net is malformed when its tree has an ``ERROR`` token, a receiver without ``/`` or
+    listed twice, unbalanced parentheses, or (given ``def_path``) lacks a receiver the
+    DEF lists. The original file is kept as ``<rc>.orig``. Returns ``[{net, reason,
+    receivers, r_ohm, c_pf}]`` for the rewritten nets (receivers: the DEF's, else the
+    tree's valid ones)."""
     pins = def_net_pins(def_path) if def_path is not None else {}
     lines = rc_path.read_text(errors="replace").split("\n")
     repaired: list[dict[str, Any]] = []
