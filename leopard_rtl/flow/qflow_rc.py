@@ -168,9 +168,7 @@ def sanitize_rc(rc_path: Path, def_path: Path | None = None) -> list[dict[str, A
         repaired.append({"net": net, "reason": "; ".join(problems), "receivers": receivers,
                          "r_ohm": round(r_tot, 6), "c_pf": round(c_tot, 9)})
     if repaired:
-        orig = rc_path.with_name(rc_path.name + ".orig")
-        if not orig.exists():
-            orig.write_bytes(rc_path.read_bytes())
+        rc_path.with_name(rc_path.name + ".orig").write_bytes(rc_path.read_bytes())
         rc_path.write_text("\n".join(lines))
     return repaired
 
