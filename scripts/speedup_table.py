@@ -134,6 +134,20 @@ def main(argv: list[str] | None = None) -> int:
             "near 1 the front end bounds the core. Survivors/cycle: the back end takes at "
             "most one survivor per cycle, which is also what bounds every dense design "
             "(lanes beyond 12 / planes_per_cycle at 6 lanes add nothing).", ""]
+    out += [f"## What still limits `{args.preset}` (means over each workload's traces)", "",
+            "| workload | survivors (of visible keys) | planes per pruned key (of "
+            f"{new.qk_bits}) | FE share | survivors/cycle |", "|---|---|---|---|---|"]
+    for wl in sorted({r["workload"] for r in rows}):
+        ls = [lim[r["trace"]] for r in rows if r["workload"] == wl]
+        out.append(f"| {wl} | " + " | ".join(
+            f"{sum(x[k] for x in ls) / len(ls):.3f}" for k in
+            ("survivors", "planes_per_pruned", "fe_share", "survivors_per_cycle")) + " |")
+    out += ["", "The front end bounds the core wherever a trace has more than one query "
+            "(FE share near 1; MemN2N's single query is latency, not throughput). Its work "
+            "is every survivor's full plane count plus the planes read per pruned key, so "
+            "the remaining levers are the pruning rate (learned thresholds) and planes per "
+            "pruned key; the back end (one survivor per cycle) is not the bound for "
+            f"`{args.preset}`, but it is for every dense design.", ""]
     mg = margin_geomeans(Path(args.margin_md))
     if mg:
         out += ["## Margin knob (lossy; from results/eval/margin.md, `paper` hardware)", "",
