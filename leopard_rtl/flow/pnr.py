@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import LeopardError
-from ..progress import stage
+from ..progress import note, stage
 from .layout_png import render_def
 from .qflow_rc import rename_overflow_nets, sanitize_rc
 
@@ -302,6 +302,9 @@ def _repair_rc(out_dir: Path, top: str) -> None:
         renamed = rename_overflow_nets(rc, vlog)
     except ValueError as e:
         raise PnrError(f"cannot repair {rc}: {e}") from e
+    for r in repaired:
+        note(f"pnr: qrouter's RC tree of net {r['net']} is malformed ({r['reason']}): "
+             f"its wire delay is a lumped, pessimistic estimate (rc_repaired_nets)")
     (out_dir / "rc_repair.json").write_text(json.dumps(
         {"rc_repaired_nets": repaired, "rc_renamed_nets": renamed}, indent=2) + "\n")
 
