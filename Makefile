@@ -77,7 +77,7 @@ bench: setup
 	$(PY) benchmarks/bench_simulate.py
 
 lint: setup
-	$(VENV)/bin/ruff check leopard_rtl sim tb tests benchmarks scripts learn
+	$(VENV)/bin/ruff check leopard_rtl sim tests benchmarks scripts learn
 
 clean:
 	rm -rf $(BUILD)
