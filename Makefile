@@ -67,7 +67,7 @@ run: setup
 # ~10-minute place and route runs beside the rest.
 TEST_JOBS ?= 2
 test: setup
-	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
+	$(VENV)/bin/pytest -q --durations=25 -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 test-slow: setup
 	$(VENV)/bin/pytest -q -m slow
