@@ -162,30 +162,8 @@ class BackEnd(wiring.Component):
             return m
 
         with m.FSM(name="be"):
-            with m.State("IDLE"):
-                with m.If(store.valid):
-                    m.d.comb += mac.clear.eq(1)
-                    with m.If(store.count == 0):
-                        m.d.sync += drain.eq(cfg.be_drain_cycles - 2)
-                        m.next = "DRAIN"
-                    with m.Else():
-                        m.d.comb += [issue.eq(1), store.rd_idx.eq(0)]
-                        m.d.sync += idx.eq(1)
-                        with m.If(store.count == 1):
-                            m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
-                            m.next = "DRAIN"
-                        with m.Else():
-                            m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += issue.eq(1)
-                m.d.sync += idx.eq(idx + 1)
-                with m.If(idx == store.count - 1):
-                    m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 0):
-                    m.next = "NORM"
+            _accumulate_states(m, store, mac.clear, issue, idx, drain, cfg.be_drain_cycles,
+                               then="NORM")
             with m.State("NORM"):
                 m.d.comb += recip.start.eq(1)
                 m.d.sync += init.eq(1)
@@ -241,30 +219,8 @@ class BackEnd(wiring.Component):
         done = Signal()                   # the accumulator holds a query's sums
         take = Signal()                   # hand-off
         with m.FSM(name="acc_stage"):
-            with m.State("IDLE"):
-                with m.If(store.valid):
-                    m.d.comb += clear.eq(1)
-                    with m.If(store.count == 0):
-                        m.d.sync += drain.eq(cfg.be_drain_cycles - 2)
-                        m.next = "DRAIN"
-                    with m.Else():
-                        m.d.comb += [issue.eq(1), store.rd_idx.eq(0)]
-                        m.d.sync += idx.eq(1)
-                        with m.If(store.count == 1):
-                            m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
-                            m.next = "DRAIN"
-                        with m.Else():
-                            m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += issue.eq(1)
-                m.d.sync += idx.eq(idx + 1)
-                with m.If(idx == store.count - 1):
-                    m.d.sync += drain.eq(cfg.be_drain_cycles - 1)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 0):
-                    m.next = "DONE"
+            _accumulate_states(m, store, clear, issue, idx, drain, cfg.be_drain_cycles,
+                               then="DONE")
             with m.State("DONE"):
                 m.d.comb += done.eq(1)
                 with m.If(take):
@@ -307,6 +263,38 @@ class BackEnd(wiring.Component):
                     m.next = "WAIT"
         m.d.comb += [self.released.eq(take),
                      self.busy.eq(~store.idle | ~fsm.ongoing("WAIT"))]
+
+
+def _accumulate_states(m: Module, store: SurvivorStore, clear: Value, issue: Value,
+                       idx: Value, drain: Value, drain_cycles: int, *, then: str) -> None:
+    """The accumulate phase's FSM states (``IDLE``, ``RUN``, ``DRAIN``), inside an open
+    ``m.FSM``: clear the accumulator when a query's survivors are ready, issue them one
+    per cycle, wait ``drain_cycles`` for the exp/MAC pipeline, then go to state ``then``.
+    Shared by the serial back end and the accumulate stage of ``overlap_norm``."""
+    with m.State("IDLE"):
+        with m.If(store.valid):
+            m.d.comb += clear.eq(1)
+            with m.If(store.count == 0):
+                m.d.sync += drain.eq(drain_cycles - 2)
+                m.next = "DRAIN"
+            with m.Else():
+                m.d.comb += [issue.eq(1), store.rd_idx.eq(0)]
+                m.d.sync += idx.eq(1)
+                with m.If(store.count == 1):
+                    m.d.sync += drain.eq(drain_cycles - 1)
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.next = "RUN"
+    with m.State("RUN"):
+        m.d.comb += issue.eq(1)
+        m.d.sync += idx.eq(idx + 1)
+        with m.If(idx == store.count - 1):
+            m.d.sync += drain.eq(drain_cycles - 1)
+            m.next = "DRAIN"
+    with m.State("DRAIN"):
+        m.d.sync += drain.eq(drain - 1)
+        with m.If(drain == 0):
+            m.next = then
 
 
 def _delay(m: Module, sig: Value, n: int, name: str) -> Value:
