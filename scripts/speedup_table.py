@@ -5,8 +5,15 @@ On the committed real traces at their learned thresholds (exact mode, margin 0),
 golden model and the cycle-exact performance model give the core's cycles of: ``paper``
 and its baseline; the new preset (``fast``) and its same-hardware baseline; dense
 candidates (baseline switches) over lanes x planes_per_cycle x overlap_norm. Areas and
-fmax are estimated from the unit syntheses in ``results/speedup/units.json``
-(:func:`leopard_rtl.eval.speedup.design_area`); wall-clock time is cycles / fmax.
+fmax come from whole-core syntheses where there are some (``results/speedup/cores.json``,
+:func:`leopard_rtl.eval.speedup.core_design_area`: measured for the synthesized designs,
+estimated from their blocks for the others), else are estimated from the unit syntheses
+in ``results/speedup/units.json`` (:func:`leopard_rtl.eval.speedup.design_area`);
+wall-clock time is cycles / fmax.
+
+``--core LABEL=REPORT``: record the whole-core synthesis ``REPORT`` (its ``report.json``)
+as design ``LABEL`` in the cores file first (e.g. ``--core paper=build/core13/paper/
+report.json``).
 
 ``--committed``: the traces committed at HEAD (``git archive``), not a working copy that
 is being re-exported.
@@ -14,7 +21,7 @@ is being re-exported.
 Usage::
 
     .venv/bin/python scripts/speedup_table.py [--committed | --traces traces] [--preset fast]
-        [--new-lanes 9]
+        [--new-lanes 9] [--core LABEL=REPORT ...]
         [--out results/speedup/README.md] [--json results/speedup/speedup.json]
 """
 
@@ -33,6 +40,8 @@ from leopard_rtl.eval.common import REPO, geomean
 from leopard_rtl.eval.inputs import discover_traces, family_configs, requantize, trace_label
 from leopard_rtl.eval.speedup import (
     best_dense,
+    core_design_area,
+    core_record,
     design_area,
     design_config,
     limits,
@@ -56,6 +65,45 @@ def margin_geomeans(path: Path, margins: tuple[str, ...] = ("0.1016", "0.1484", 
     return head[:1] + ["|" + "---|" * (head[0].count("|") - 1)] + keep if head and keep else []
 
 
+def update_cores(path: Path, add: list[str]) -> dict[str, dict]:
+    """The whole-core records of ``path`` (none if it does not exist), with each
+    ``LABEL=REPORT`` of ``add`` recorded (and written back to ``path``)."""
+    cores = json.loads(path.read_text()) if path.is_file() else {}
+    for item in add:
+        label, sep, rep = item.partition("=")
+        if not sep or not label or not Path(rep).is_file():
+            raise SystemExit(f"--core {item!r}: want LABEL=REPORT with an existing report.json")
+        r = json.loads(Path(rep).read_text())
+        sets = " ".join(f"--set {k}={v}" for k, v in sorted(r["config"].items())
+                        if k in ("early_termination", "pruning")
+                        and v != getattr(preset(r["preset"]), k))
+        cmd = (f"leopard-rtl synth --preset {r['preset']} {sets} --unit core --pdk "
+               f"{r['pdk']['name']} --clock-ns {r['clock_ns']}").replace("  ", " ")
+        cores[label] = core_record(r, f"{cmd} ({r['seconds']['total']:.0f} s)")
+    if add:
+        path.write_text(json.dumps(cores, indent=1) + "\n")
+    return cores
+
+
+def area_note(from_cores: bool, n_meas: int, n_all: int) -> list[str]:
+    """The paragraph that says where the areas and fmax come from."""
+    if from_cores:
+        return [f"**Areas and fmax**: {n_meas} of the {n_all} designs were synthesized as a "
+                "whole core (nangate45, 1.0 ns, pre-layout OpenSTA, `leopard-rtl synth --unit "
+                "core`, records in `results/speedup/cores.json`; area = standard cells + the "
+                "flow's SRAM macro-area estimate): `measured`. The others are `estimate`s "
+                "from those cores' measured blocks: the front end of the core with the same "
+                "planes per cycle (QK lanes scaled linearly to the lane count), the back end "
+                "of the core with the same overlap_norm, fmax the lower of the two cores'.", ""]
+    return ["**Areas and fmax are estimates**: the sum of unit syntheses (nangate45, 1.0 ns, "
+            "pre-layout OpenSTA, committed figures in `results/speedup/units.json`, each with "
+            "its command), the front end's QK lanes scaled linearly to the lane count, the "
+            "SRAMs by the flow's macro-area estimate; fmax = the slowest unit. No core was "
+            "synthesized as a whole for this table. The overlap_norm bank is a flip-flop count "
+            "estimate (not synthesized). Dense designs are costed as the LeOPArd unit of the "
+            "same lanes (the switches-off generator was not synthesized separately).", ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--traces", default=str(REPO / "traces"))
@@ -63,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--new-lanes", type=int, nargs="*", default=[9],
                     help="also evaluate the new preset at these lane counts")
     ap.add_argument("--units", default=str(REPO / "results/speedup/units.json"))
+    ap.add_argument("--cores", default=str(REPO / "results/speedup/cores.json"),
+                    help="whole-core synthesis records (used if the file exists)")
+    ap.add_argument("--core", action="append", default=[], metavar="LABEL=REPORT",
+                    help="add a whole-core synthesis report to the cores file (repeatable)")
     ap.add_argument("--margin-md", default=str(REPO / "results/eval/margin.md"))
     ap.add_argument("--out", default=None, help="write the Markdown here")
     ap.add_argument("--json", default=None, help="write the rows (JSON) here")
@@ -99,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         runs[f"{wl}/{layer}"] = (requantize(t, cfg.qk_bits, cfg.v_bits), cfg)
     rows, skipped = speedup_rows(runs, designs)
     units = json.loads(Path(args.units).read_text())
-    areas = {d.label: design_area(d, units) for d in designs if d.label not in skipped}
+    cores = update_cores(Path(args.cores), args.core)
+    areas = {}
+    for d in designs:
+        if d.label not in skipped:
+            areas[d.label] = (core_design_area(d, paper.lanes, cores) if cores else None) \
+                or design_area(d, units)
+    n_meas = sum(a["kind"] == "measured" for a in areas.values())
     ref_area = areas["paper"]["area_um2"]
     new_area = areas[args.preset]["area_um2"]
     dense = best_dense(rows, areas, new_area)
@@ -114,28 +172,22 @@ def main(argv: list[str] | None = None) -> int:
            "per trace the sum over heads; speedups are geomeans over the traces of a "
            f"workload. `{args.preset}` = `paper` with {over}. Wall-clock: cycles / fmax of "
            "each design.", "",
-           "**Areas and fmax are estimates**: the sum of unit syntheses (nangate45, 1.0 ns, "
-           "pre-layout OpenSTA, committed figures in `results/speedup/units.json`, each with "
-           "its command), the front end's QK lanes scaled linearly to the lane count, the "
-           "SRAMs by the flow's macro-area estimate; fmax = the slowest unit. No core was "
-           "synthesized as a whole for this table (a paper core run took over 35 min on "
-           "this machine and failed in ABC). The overlap_norm bank is a flip-flop count "
-           "estimate (not synthesized). Dense designs are costed as the LeOPArd unit of the "
-           "same lanes (the switches-off generator was not synthesized separately).", "",
+           *area_note(bool(cores), n_meas, len(areas)),
            f"## `{args.preset}` vs (a) its same-hardware baseline, (b) `paper`'s baseline, "
            f"(c) the best dense design of area <= {new_area / ref_area:.3f}x paper "
            f"({dense})", "", markdown(rows, args.preset, refs, areas), "",
            f"`paper` vs its baseline: {paper_sp:.3f}x cycles.", "",
-           "## Designs (area, fmax: estimates)", "",
-           "| design | area um^2 | vs paper | fmax MHz | from | geomean cycles vs paper+baseline |",
-           "|---|---|---|---|---|---|"]
+           "## Designs (area, fmax)", "",
+           "| design | area um^2 | vs paper | fmax MHz | kind | from | geomean cycles vs "
+           "paper+baseline |",
+           "|---|---|---|---|---|---|---|"]
     for d in designs:
         if d.label in skipped:
             continue
         a = areas[d.label]
         sp = geomean([r["cycles"]["paper+baseline"] / r["cycles"][d.label] for r in rows])
         out.append(f"| {d.label} | {a['area_um2']:,.0f} | {a['area_um2'] / ref_area:.3f}x | "
-                   f"{a['fmax_mhz']:.1f} | {a['source']} | {sp:.3f}x |")
+                   f"{a['fmax_mhz']:.1f} | {a['kind']} | {a['source']} | {sp:.3f}x |")
     out += ["", "Skipped (not evaluated): " + ("; ".join(f"{k}: {v}" for k, v in
                                                         skipped.items()) or "none") + ".", "",
             "## Per trace (cycles)", "",

@@ -31,7 +31,8 @@ from ..config import LeopardConfig
 from .common import EvaluationError, geomean
 
 __all__ = ["Design", "standard_designs", "design_config", "design_cycles", "speedup_rows",
-           "load_areas", "summarize", "markdown", "best_dense", "design_area", "limits"]
+           "load_areas", "summarize", "markdown", "best_dense", "design_area", "limits",
+           "core_record", "core_design_area"]
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,77 @@ def design_area(d: Design, units: Mapping[str, Mapping[str, Any]]) -> dict[str, 
         parts.append("be_overlap_extra")
     return {"area_um2": area, "fmax_mhz": fmax, "kind": "estimate",
             "source": " + ".join(parts)}
+
+
+def core_record(report: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Measured area and fmax of a whole-core synthesis (``leopard-rtl synth --unit core``).
+
+    ``report``: the synthesis's ``report.json``; ``source``: how it was made (the command).
+    Returns ``area_um2`` (standard cells + the SRAM macro estimate), ``fmax_mhz``, ``kind``
+    ``measured``, ``source``, the switches of the synthesized configuration (``lanes``,
+    ``planes_per_cycle``, ``overlap_norm``, ``dense``) and the block split used to estimate
+    designs that were not synthesized: ``fe_um2`` (front end, standard cells),
+    ``lanes_um2`` (its QK lanes), ``be_um2`` (back end), ``macro_um2`` and ``other_um2``
+    (the rest: top glue, statistics, fan-out buffers).
+    """
+    try:
+        syn, cfg = report["synth"], report["config"]
+        mods = syn["modules"]
+        top = str(report["top"])
+        fe = float(mods[f"{top}.frontend"]["inclusive_area_um2"])
+        lanes = float(mods[f"{top}.frontend.lanes"]["inclusive_area_um2"])
+        be = float(mods[f"{top}.backend"]["inclusive_area_um2"])
+        cells, macro = float(syn["area_um2"]), float(syn["macro_area_um2"])
+        rec = {"area_um2": cells + macro, "fmax_mhz": float(report["sta"]["fmax_mhz"]),
+               "kind": "measured", "source": source,
+               "lanes": int(cfg["lanes"]), "planes_per_cycle": int(cfg["planes_per_cycle"]),
+               "overlap_norm": bool(cfg["overlap_norm"]),
+               "dense": not (cfg["early_termination"] or cfg["pruning"]),
+               "fe_um2": fe, "lanes_um2": lanes, "be_um2": be, "macro_um2": macro,
+               "other_um2": cells - fe - be}
+    except (KeyError, TypeError, ValueError) as e:
+        raise EvaluationError(f"{source}: not a whole-core synthesis report ({e!r} missing "
+                              "or malformed)") from None
+    if report.get("unit") != "core":
+        raise EvaluationError(f"{source}: unit {report.get('unit')!r}, not core")
+    return rec
+
+
+def core_design_area(d: Design, family_lanes: int,
+                     cores: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Area and fmax of ``d`` from whole-core syntheses (:func:`core_record` values).
+
+    A design whose switches (lanes, planes per cycle, overlapped normalization, dense)
+    equal a synthesized core's gets that core's ``measured`` record. Otherwise an
+    ``estimate`` from measured blocks: the front end of a core with the same planes per
+    cycle (and the same dense flag if one exists) with its lanes scaled linearly to the
+    design's count, the back end of a core with the same ``overlap_norm`` (same
+    preference), the macros and the rest of the front end's core; fmax = the lower of the
+    two source cores'. None if no core has the planes per cycle or the ``overlap_norm``.
+    """
+    c = int(d.overrides.get("planes_per_cycle", 1))
+    ov = bool(d.overrides.get("overlap_norm", False))
+    n = int(d.overrides.get("lanes", family_lanes))
+    for lab, r in cores.items():
+        if (r["planes_per_cycle"], r["overlap_norm"], r["lanes"], r["dense"]) == \
+                (c, ov, n, d.dense):
+            return {**r, "source": f"{lab}: {r['source']}"}
+
+    def pick(key: str, val: Any) -> tuple[str, Mapping[str, Any]] | None:
+        cands = sorted((r["dense"] != d.dense, lab) for lab, r in cores.items()
+                       if r[key] == val)
+        return (cands[0][1], cores[cands[0][1]]) if cands else None
+
+    fe_src, be_src = pick("planes_per_cycle", c), pick("overlap_norm", ov)
+    if fe_src is None or be_src is None:
+        return None
+    (fl, f), (bl, b) = fe_src, be_src
+    fe = f["fe_um2"] - f["lanes_um2"] + n * f["lanes_um2"] / f["lanes"]
+    area = fe + b["be_um2"] + f["macro_um2"] + f["other_um2"]
+    scaled = f" lanes x{n}/{f['lanes']}" if n != f["lanes"] else ""
+    return {"area_um2": area, "fmax_mhz": min(f["fmax_mhz"], b["fmax_mhz"]),
+            "kind": "estimate",
+            "source": f"front end of {fl}{scaled} + back end of {bl} (measured cores)"}
 
 
 def limits(trace: Trace, cfg: LeopardConfig) -> dict[str, float]:

@@ -14,6 +14,8 @@ from leopard_rtl.eval.common import EvaluationError
 from leopard_rtl.eval.speedup import (
     Design,
     best_dense,
+    core_design_area,
+    core_record,
     design_area,
     design_config,
     design_cycles,
@@ -119,3 +121,38 @@ def test_not_exact_and_bad_areas(tmp_path: Path) -> None:
     p.write_text(json.dumps({"_c": "comment", "x": {"area_um2": 1}}))
     with pytest.raises(EvaluationError, match="fmax_mhz"):
         load_areas(p)
+
+
+def _core_report(c: int, ov: bool, dense: bool, fe: float, lanes: float, be: float,
+                 fmax: float) -> dict:
+    cfg = {"lanes": 2, "planes_per_cycle": c, "overlap_norm": ov,
+           "early_termination": not dense, "pruning": not dense}
+    mods = {"leopard_core.frontend": {"inclusive_area_um2": fe},
+            "leopard_core.frontend.lanes": {"inclusive_area_um2": lanes},
+            "leopard_core.backend": {"inclusive_area_um2": be}}
+    return {"top": "leopard_core", "unit": "core", "config": cfg, "sta": {"fmax_mhz": fmax},
+            "synth": {"modules": mods, "area_um2": fe + be + 5.0, "macro_area_um2": 100.0}}
+
+
+def test_core_design_area() -> None:
+    cores = {"p": core_record(_core_report(1, False, False, 40, 20, 60, 500), "a"),
+             "pb": core_record(_core_report(1, False, True, 36, 16, 60, 520), "b"),
+             "f": core_record(_core_report(2, True, False, 70, 40, 80, 450), "c")}
+    assert cores["p"]["area_um2"] == 205.0 and cores["p"]["other_um2"] == 5.0
+    # a synthesized design: its own measured record
+    m = core_design_area(Design("x", dense=True), 2, cores)
+    assert m is not None and m["kind"] == "measured" and m["area_um2"] == 201.0
+    assert m["fmax_mhz"] == 520.0
+    # dense, 3 lanes, two planes per cycle, no overlap: front end of f (the only c=2 core)
+    # with lanes x3/2, back end of pb (same overlap and dense), macros and rest of f
+    e = core_design_area(Design("y", {"lanes": 3, "planes_per_cycle": 2}, dense=True), 2,
+                         cores)
+    assert e is not None and e["kind"] == "estimate"
+    assert e["area_um2"] == pytest.approx(70 - 40 + 60 + 60 + 100 + 5)
+    assert e["fmax_mhz"] == 450.0
+    assert core_design_area(Design("z", {"planes_per_cycle": 2}), 2,
+                            {"p": cores["p"]}) is None
+    with pytest.raises(EvaluationError, match="not a whole-core"):
+        core_record({"unit": "core"}, "bad.json")
+    with pytest.raises(EvaluationError, match="not core"):
+        core_record({**_core_report(1, False, False, 1, 1, 1, 1), "unit": "frontend"}, "fe")
