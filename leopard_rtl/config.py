@@ -129,6 +129,16 @@ class LeopardConfig:
         per-head register of :attr:`margin_frac_bits` fractional bits
         (:attr:`margin_register`); a configuration with ``margin > 0`` has that register
         and the ``margin`` port, one with 0 has neither.
+    k_align : int
+        A, per-channel power-of-two alignment of K, 0 (off, the default) ..
+        ``qk_bits - 2``; exact (same prune set and scores). Per head and channel the host
+        computes ``s_c <= A``, the leading sign bits every key shares
+        (:func:`sim.golden.k_align_shifts`); the front end holds ``K_c << s_c``, works on
+        ``q_c << (A - s_c)`` and ``Th << A`` (widths :attr:`fe_q_bits`,
+        :attr:`fe_score_bits`, ...) and sends ``S' >> A = S`` to the back end. A > 0 adds
+        the ``align`` field of the ``k_load`` payload (:attr:`align_bits` per channel);
+        ``qk_bits - 2`` is the largest useful value (a channel then holds keys in
+        ``[-2, 1]``; at ``qk_bits - 1`` it could only hold -1 and 0).
     name : str
         Label recorded in the manifest (the preset it came from).
     """
@@ -150,6 +160,7 @@ class LeopardConfig:
     early_termination: bool = True
     pruning: bool = True
     margin: float = 0.0
+    k_align: int = 0
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -166,6 +177,10 @@ class LeopardConfig:
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be a bool (true/false), not "
                                   f"{getattr(self, key)!r}")
+        ka = self.k_align
+        if isinstance(ka, bool) or not isinstance(ka, int) or not 0 <= ka <= self.qk_bits - 2:
+            raise ConfigError(f"k_align must be an integer in [0, qk_bits - 2 = "
+                              f"{self.qk_bits - 2}], not {ka!r}")
         m = self.margin
         if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1 \
                 or self.margin_register >= 1 << self.margin_frac_bits:
@@ -223,6 +238,38 @@ class LeopardConfig:
         ``UB_r`` lies in ``[-2^(score_bits-2), 2^(score_bits-1)]``: ``score_bits + 1`` bits.
         """
         return self.score_bits + 1
+
+    @property
+    def align_bits(self) -> int:
+        """Unsigned width of one channel's alignment shift (0..k_align); 0 without
+        alignment (no ``align`` field)."""
+        return _clog2(self.k_align + 1)
+
+    @property
+    def fe_q_bits(self) -> int:
+        """Signed width of the aligned query elements ``q' = q << (k_align - s)``."""
+        return self.qk_bits + self.k_align
+
+    @property
+    def fe_score_bits(self) -> int:
+        """Signed width of the aligned score ``S' = S << k_align`` in the front end."""
+        return self.score_bits + self.k_align
+
+    @property
+    def fe_threshold_bits(self) -> int:
+        """Signed width of the aligned threshold ``Th << k_align``."""
+        return self.threshold_bits + self.k_align
+
+    @property
+    def fe_qsum_bits(self) -> int:
+        """Signed width of Q+ and Q- of the aligned query."""
+        return self.qsum_bits + self.k_align
+
+    @property
+    def fe_bound_bits(self) -> int:
+        """Signed width of the bound on the aligned operands (:attr:`bound_bits` scaled by
+        ``2**k_align``)."""
+        return self.bound_bits + self.k_align
 
     @property
     def margin_frac_bits(self) -> int:
@@ -486,7 +533,8 @@ class LeopardConfig:
                  "fe_decision_latency",
                  "exp_latency", "mac_acc_latency", "be_drain_cycles", "be_query_overhead",
                  "queries_in_flight", "be_norm_cycles", "be_release_latency",
-                 "plane_slots", "fe_full_key_cycles")
+                 "plane_slots", "fe_full_key_cycles", "align_bits", "fe_q_bits",
+                 "fe_score_bits", "fe_threshold_bits", "fe_qsum_bits", "fe_bound_bits")
         return {n: getattr(self, n) for n in names}
 
     def manifest(self, **extra: Any) -> dict[str, Any]:

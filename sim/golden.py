@@ -28,8 +28,10 @@ import numpy as np
 from leopard_rtl.config import LeopardConfig
 from leopard_rtl.errors import LeopardError
 
+from . import align as align_mod
 from . import margin as margin_mod
 from . import perf
+from .align import k_align_shifts
 from .quant import softmax_scale
 from .reference import attention_float, error_bound
 from .trace import Trace, visibility
@@ -38,6 +40,7 @@ __all__ = [
     "GoldenError", "GoldenResult", "threshold_register", "plane_partial_sums",
     "bitserial_prune", "exp_lut", "softmax_value", "attention_float", "error_bound",
     "scale_registers", "check_fits", "check_memory", "run_golden", "stored_survivors",
+    "k_align_shifts",
 ]
 
 
@@ -64,15 +67,18 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray, max_abs_bits: int) -> np.ndarray
     return np.matmul(a.astype(np.int64), b.astype(np.int64))
 
 
-def plane_partial_sums(q: np.ndarray, k: np.ndarray, qk_bits: int, r: int) -> np.ndarray:
+def plane_partial_sums(q: np.ndarray, k: np.ndarray, qk_bits: int, r: int,
+                       q_bits: int | None = None) -> np.ndarray:
     """A_r = sum_i q_i * (k_i >> (p - r)) for all query/key pairs: int64 [..., Nq, Nk].
 
     ``k_i >> (p - r)`` is an arithmetic shift: the top ``r`` bits of ``k_i`` read as a
-    signed ``r``-bit number. ``A_p`` is the exact score ``S``.
+    signed ``r``-bit number. ``A_p`` is the exact score ``S``. ``q_bits``: signed width
+    of ``q`` (default ``qk_bits``; wider for the aligned q' of :mod:`sim.align`).
     """
     kr = np.right_shift(np.asarray(k, dtype=np.int64), qk_bits - r)
     d = q.shape[-1]
-    bits = (qk_bits - 1) + (r - 1) + max(1, math.ceil(math.log2(max(d, 2))))
+    qb = qk_bits if q_bits is None else q_bits
+    bits = (qb - 1) + (r - 1) + max(1, math.ceil(math.log2(max(d, 2))))
     return _exact_matmul(q, np.swapaxes(kr, -1, -2), bits)
 
 
@@ -80,7 +86,8 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
                     *, early_termination: bool = True, pruning: bool = True,
                     visible: np.ndarray | None = None,
                     return_bounds: bool = False, planes_per_cycle: int = 1,
-                    margin_qpos: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    margin_qpos: np.ndarray | None = None, k_align: int = 0,
+                    align: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Front end: bit-serial Q.K with early termination against a threshold.
 
     Parameters
@@ -108,14 +115,21 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
     margin_qpos : int array [H, Nq], optional
         ``Q+'`` of a speculative margin (:func:`sim.margin.effective_qpos`): the bound
         tests of planes r < p use it in place of ``Q+`` (lossy: keys with ``S >= Th`` can
-        be pruned; ``ub`` still holds the exact bounds).
+        be pruned; ``ub`` still holds the exact bounds). With ``k_align`` it is of ``q'``.
+    k_align : int
+        A > 0: per-channel power-of-two alignment of K (:mod:`sim.align`): the bound runs
+        on ``(q', K', Th << A)`` and ``score`` is ``S' >> A = S`` (exact, same prune set).
+    align : int array [H, d], optional
+        The alignment shifts (default :func:`sim.align.k_align_shifts`); shifts a key does
+        not fit raise :class:`sim.align.AlignError`.
 
     Returns
     -------
     dict
         ``score`` int64 [H, Nq, Nk] (exact S for every pair), ``mask`` bool (survivors),
         ``planes_used`` int64 (0 for hidden keys, the first r with UB_r < Th for pruned
-        keys, p for survivors), ``qpos`` int64 [H, Nq] (Q+), and ``ub`` if asked.
+        keys, p for survivors), ``qpos`` int64 [H, Nq] (Q+, of q' with ``k_align``), ``ub``
+        if asked (of S' with ``k_align``), and ``align`` int64 [H, d] with ``k_align``.
 
     Notes
     -----
@@ -126,6 +140,12 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
     """
     if planes_per_cycle not in (1, 2):
         raise GoldenError(f"planes_per_cycle must be 1 or 2, not {planes_per_cycle!r}")
+    q_bits = qk_bits
+    if k_align:
+        shifts = align_mod.k_align_shifts(k, qk_bits, k_align) if align is None else \
+            np.asarray(align, dtype=np.int64)
+        q, k, threshold = align_mod.align_operands(q, k, threshold, shifts, qk_bits, k_align)
+        q_bits = qk_bits + k_align
     q = np.asarray(q, dtype=np.int64)
     k = np.asarray(k, dtype=np.int64)
     H, Nq, _ = q.shape
@@ -141,7 +161,7 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
     ubs = []
     score = None
     for r in range(1, p + 1):
-        a_r = plane_partial_sums(q, k, p, r)
+        a_r = plane_partial_sums(q, k, p, r, q_bits)
         m = p - r
         ub = (a_r << m) + qp * ((1 << m) - 1)
         if return_bounds:
@@ -162,7 +182,9 @@ def bitserial_prune(q: np.ndarray, k: np.ndarray, threshold: np.ndarray, qk_bits
     planes = np.where(planes == 0, p, planes) if (early_termination and pruning) \
         else np.full((H, Nq, Nk), p, dtype=np.int64)
     planes = np.where(vis, planes, 0)
-    out = {"score": score, "mask": mask, "planes_used": planes, "qpos": qpos}
+    out = {"score": score >> k_align, "mask": mask, "planes_used": planes, "qpos": qpos}
+    if k_align:
+        out["align"] = shifts
     if return_bounds:
         out["ub"] = np.stack(ubs)
     return out
@@ -390,7 +412,16 @@ def _front(trace: Trace, cfg: LeopardConfig, th: np.ndarray, vis: np.ndarray,
     return bitserial_prune(trace.q, trace.k, th, cfg.qk_bits,
                            early_termination=cfg.early_termination, pruning=cfg.pruning,
                            visible=vis, margin_qpos=margin_qpos,
-                           planes_per_cycle=cfg.planes_per_cycle)
+                           planes_per_cycle=cfg.planes_per_cycle, k_align=cfg.k_align)
+
+
+def aligned_q(trace: Trace, cfg: LeopardConfig) -> np.ndarray:
+    """The queries the front end's bound sees: ``q'`` with ``cfg.k_align`` (shifts from
+    :func:`k_align_shifts`), else ``trace.q``; int64 [H, Nq, d]."""
+    if not cfg.k_align:
+        return np.asarray(trace.q, dtype=np.int64)
+    s = k_align_shifts(trace.k, cfg.qk_bits, cfg.k_align)
+    return np.asarray(trace.q, dtype=np.int64) << (cfg.k_align - s)[:, None, :]
 
 
 def run_golden(trace: Trace, cfg: LeopardConfig,
@@ -413,7 +444,8 @@ def run_golden(trace: Trace, cfg: LeopardConfig,
     th = threshold_register(trace.threshold, cfg)
     mreg = margin_mod.margin_registers(margin, trace.heads, cfg)
     lossy = bool(mreg.any()) and cfg.early_termination and cfg.pruning
-    qeff = margin_mod.effective_qpos(trace.q, mreg, cfg.margin_frac_bits) if lossy else None
+    qeff = margin_mod.effective_qpos(aligned_q(trace, cfg), mreg, cfg.margin_frac_bits) \
+        if lossy else None
     fe = _front(trace, cfg, th, vis, qeff)
     mant, shift = scale_registers(trace.scale_q, trace.scale_k, cfg)
     stored = stored_survivors(fe["mask"], cfg.survivor_capacity)
