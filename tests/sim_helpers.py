@@ -131,7 +131,7 @@ def golden_case(case: FrontEndCase, cfg: Any) -> list[dict[str, np.ndarray]]:
             g = bitserial_prune(q[None, i:i + 1], k[None], threshold_register(th[i:i + 1], cfg),
                                 cfg.qk_bits, early_termination=et and cfg.early_termination,
                                 pruning=pr and cfg.pruning, visible=vis,
-                                planes_per_cycle=cfg.planes_per_cycle)
+                                planes_per_cycle=cfg.planes_per_cycle, k_align=cfg.k_align)
             planes = g["planes_used"][0, 0]
             out.append({
                 "mask": g["mask"][0, 0], "planes": planes, "score": g["score"][0, 0],
@@ -154,6 +154,7 @@ def run_frontend(dut: Any, case: FrontEndCase, cfg: Any, *, rng: np.random.Gener
     probability of the ``result`` and ``survivor`` consumers.
     """
     from leopard_rtl.hw import layouts
+    from sim.golden import k_align_shifts
 
     nq = case.n_queries
     results: list[list[tuple[int, int, int, int]]] = [[] for _ in range(nq)]
@@ -171,9 +172,13 @@ def run_frontend(dut: Any, case: FrontEndCase, cfg: Any, *, rng: np.random.Gener
         for k, q, nv, th, et, pr in case.heads:
             ctx.set(dut.early_termination, int(et))
             ctx.set(dut.pruning, int(pr))
+            # with k_align: the head's alignment shifts, on every row (used with first)
+            extra = {"align": k_align_shifts(k[None], cfg.qk_bits, cfg.k_align)[0].tolist()} \
+                if cfg.k_align else {}
             for j in range(k.shape[0]):
                 await stream_put(ctx, dut.k_load,
-                                 klay.const({"data": [int(x) for x in k[j]], "first": j == 0}),
+                                 klay.const({"data": [int(x) for x in k[j]], "first": j == 0,
+                                             **extra}),
                                  in_stall)
             for i in range(q.shape[0]):
                 from sim.golden import threshold_register

@@ -114,6 +114,10 @@ class LeopardCore(wiring.Component):
     margin : In(unsigned(margin_frac_bits))
         Only with a margin (``cfg.margin > 0``): the margin register
         (:func:`sim.margin.margin_registers`); sampled per query.
+    align_error : Out(1)
+        Only with K alignment (``cfg.k_align > 0``): the front end's sticky flag, a K
+        row that does not fit the head's alignment shifts (the ``align`` field of the
+        ``k_load`` row with ``first=1``); cleared by the next ``first`` row.
     out : Out(stream.Signature(core_out(cfg)))
         One record per query, in order; back-pressure honoured.
     busy : Out(1)
@@ -139,6 +143,8 @@ class LeopardCore(wiring.Component):
         }
         if cfg.margin:
             sig["margin"] = In(unsigned(cfg.margin_frac_bits))
+        if cfg.k_align:
+            sig["align_error"] = Out(1)
         super().__init__(sig)
 
     @property
@@ -176,6 +182,8 @@ class LeopardCore(wiring.Component):
         ]
         if cfg.margin:
             m.d.comb += fe.margin.eq(self.margin)
+        if cfg.k_align:
+            m.d.comb += self.align_error.eq(fe.align_error)
 
         # Queries in flight: accepted by the front end, not yet output.
         in_flight = Signal(range(cfg.queries_in_flight + 1))

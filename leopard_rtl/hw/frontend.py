@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,6 +71,15 @@ class FrontEnd(wiring.Component):
 
     K rows beyond ``max_keys`` are dropped; keys are never read past ``n_visible``.
 
+    Alignment (``cfg.k_align > 0``, :mod:`sim.align`). The ``k_load`` row with ``first=1``
+    carries the head's per-channel shifts ``s`` (field ``align``), held in a register;
+    every K row of the head is written as ``K_c << s_c`` (before it is split into
+    bit-planes), and an accepted query is registered as ``q'_c = q_c << (k_align - s_c)``
+    (a shift mux in the accept cycle: no extra cycle), its ``Q+`` of ``q'``; the lanes test
+    against ``Th << k_align`` and send ``S' >> k_align = S``. Same results and cycles as
+    without alignment. A written K row that does not fit its channel's shift (or a shift
+    above ``k_align``) sets ``align_error``.
+
     Reset (synchronous, ``rst``): no query running, lanes idle, queues empty, K write
     pointer at 0; the K buffer contents survive. Registers: ``threshold``, switches.
 
@@ -97,6 +106,11 @@ class FrontEnd(wiring.Component):
     stats_valid : Out(1)
     busy : Out(1)
         A query is running.
+    align_error : Out(1)
+        Only with ``cfg.k_align > 0``: sticky; set by a written K row with an element
+        outside ``p - s_c`` signed bits in some channel c (or ``s_c > k_align``), i.e. host
+        shifts that do not fit the keys (results are then wrong); cleared by the next row
+        with ``first=1`` (set again if that row does not fit). Reset: 0.
     """
 
     def __init__(self, cfg: LeopardConfig, *, results: bool = True) -> None:
@@ -119,6 +133,8 @@ class FrontEnd(wiring.Component):
             "stats_valid": Out(1),
             "busy": Out(1),
         })
+        if cfg.k_align:
+            sig["align_error"] = Out(1)
         super().__init__(sig)
 
     @property
@@ -162,9 +178,13 @@ class FrontEnd(wiring.Component):
             self.k_load.ready.eq(~arr.active),
             waddr.eq(Mux(self.k_load.payload.first, 0, wptr)),
             kbuf.w_addr.eq(waddr),
-            kbuf.w_data.eq(self.k_load.payload.data),
             kbuf.w_en.eq(self.k_load.valid & self.k_load.ready & (waddr < cfg.max_keys)),
         ]
+        if cfg.k_align:
+            q_aligned = self._alignment(m, kbuf)
+        else:
+            m.d.comb += kbuf.w_data.eq(self.k_load.payload.data)
+            q_aligned = self.query.payload.data
         with m.If(self.k_load.valid & self.k_load.ready & (waddr < cfg.max_keys)):
             m.d.sync += wptr.eq(waddr + 1)
 
@@ -179,7 +199,7 @@ class FrontEnd(wiring.Component):
             thr.load.eq(accept),
             # Not gated by ``advance`` (a late stall enable): the array gates it itself.
             arr.start.eq(self.query.valid & ~arr.active & ~self.k_load.valid),
-            arr.query.eq(self.query.payload.data),
+            arr.query.eq(q_aligned),
             arr.n_visible.eq(self.query.payload.n_visible),
             arr.advance.eq(advance),
             arr.threshold.eq(thr.th),
@@ -249,3 +269,44 @@ class FrontEnd(wiring.Component):
                     self.result.payload.stats.eq(Mux(accept, st.const({"cycles": 1}), cur)),
                 ]
         return m
+
+    def _alignment(self, m: Module, kbuf: KBuffer) -> Signal:
+        """K-row shift, ``align_error`` and the aligned query (``cfg.k_align > 0``); returns
+        ``q'`` (combinational, from the held shifts)."""
+        cfg = self._cfg
+        p, d, a = cfg.qk_bits, cfg.head_dim, cfg.k_align
+        n_codes = 1 << cfg.align_bits
+        kl = self.k_load.payload
+        held = Signal(layouts.align_row(cfg), reset_less=True)
+        shifts = Signal(layouts.align_row(cfg))
+        m.d.comb += shifts.eq(Mux(kl.first, kl.align, held))
+        with m.If(self.k_load.valid & self.k_load.ready & kl.first):
+            m.d.sync += held.eq(kl.align)
+        bad = []
+        for c in range(d):
+            k = kl.data[c]
+            kv = Value.cast(k)
+            # the row fits p - j signed bits in channel c: its top j + 1 bits are equal
+            fits = [Signal(name=f"fits{c}_{j}") for j in range(a + 1)]
+            for j, f in enumerate(fits):
+                top = kv[p - 1 - j:p]
+                m.d.comb += f.eq(top.all() | ~top.any())
+            ok = Array(fits + [Const(0, 1)] * (n_codes - a - 1))     # s > k_align: bad
+            bad.append(~ok[shifts[c]])
+            sh = Array([k << j for j in range(a + 1)] + [k] * (n_codes - a - 1))
+            m.d.comb += kbuf.w_data[c].eq(sh[shifts[c]])
+        row_bad = Signal()
+        m.d.comb += row_bad.eq(Cat(*bad).any())
+        err = Signal(name="align_err")
+        with m.If(kbuf.w_en):
+            with m.If(kl.first):
+                m.d.sync += err.eq(row_bad)
+            with m.Elif(row_bad):
+                m.d.sync += err.eq(1)
+        m.d.comb += self.align_error.eq(err)
+        q = self.query.payload.data
+        q_al = Signal(layouts.fe_q_row(cfg))
+        for c in range(d):
+            opts = [q[c] << (a - j) for j in range(a + 1)]
+            m.d.comb += q_al[c].eq(Array(opts + [opts[0]] * (n_codes - a - 1))[held[c]])
+        return q_al

@@ -55,7 +55,10 @@ class QKLane(wiring.Component):
     ``A_p = 2 A_(p-1) + s_p``), compared with the threshold of the slot's last plane. Matches
     :func:`sim.golden.bitserial_prune` bit for bit: the reported ``planes`` is that
     function's ``planes_used`` (the plane that decided, not the planes read) and
-    ``survivor`` its ``mask``; ``score`` is the exact ``S`` for survivors.
+    ``survivor`` its ``mask``; ``score`` is the exact ``S`` for survivors. With
+    ``cfg.k_align`` the query and K planes are the aligned ``q'`` and ``K'`` (the
+    thresholds those of ``Th << k_align``): ``A`` is ``fe_score_bits`` wide and ``score``
+    is ``S' >> k_align = S``.
 
     Pipeline (one token per requested plane slot — a plane with one plane per cycle —,
     all stages advance together with ``advance``):
@@ -97,8 +100,8 @@ class QKLane(wiring.Component):
 
     Members
     -------
-    query : In(layouts.qk_row(cfg))
-        The query row (held stable during a query).
+    query : In(layouts.fe_q_row(cfg))
+        The (aligned, ``cfg.k_align``) query row, held stable during a query.
     thresholds : In(ArrayLayout(plane_threshold_shape(cfg), qk_bits))
         ``T_1 .. T_p`` of the query (index r - 1), held stable during a query.
     early_termination, pruning : In(1)
@@ -130,7 +133,7 @@ class QKLane(wiring.Component):
     def __init__(self, cfg: LeopardConfig) -> None:
         self._cfg = cfg
         super().__init__({
-            "query": In(layouts.qk_row(cfg)),
+            "query": In(layouts.fe_q_row(cfg)),
             "thresholds": In(data.ArrayLayout(plane_threshold_shape(cfg), cfg.qk_bits)),
             "early_termination": In(1),
             "pruning": In(1),
@@ -179,10 +182,10 @@ class QKLane(wiring.Component):
         s2_plane = Signal(range(ns), reset_less=True)
         s2_ep = Signal(reset_less=True)
         s2_t = Signal(plane_threshold_shape(cfg), reset_less=True)
-        s2_pp = [[Signal(signed(cfg.qsum_bits),
+        s2_pp = [[Signal(signed(cfg.fe_qsum_bits),
                           name=f"s2_pp{i}" if c == 1 else f"s2_pp{u}_{i}", reset_less=True)
                    for i in range(g)] for u in range(c)]
-        acc = Signal(signed(cfg.score_bits), reset_less=True)
+        acc = Signal(signed(cfg.fe_score_bits), reset_less=True)
         # Result register (valid has a reset; the epoch and "ended early" go with it).
         res_v = Signal(name="res_valid")
         res_ep = Signal(reset_less=True)
@@ -260,7 +263,7 @@ class QKLane(wiring.Component):
         # compare with the plane's threshold.
         first = Signal()
         m.d.comb += first.eq(s2_plane == 0)
-        acc_new = Signal(signed(cfg.score_bits))
+        acc_new = Signal(signed(cfg.fe_score_bits))
         hi = [Mux(first, ~pp, pp) for pp in s2_pp[0]]
         if c == 1:
             m.d.comb += acc_new.eq(adder_tree(hi + [Mux(first, g, acc << 1)]))
@@ -298,7 +301,8 @@ class QKLane(wiring.Component):
                 # At the last plane T_p = Th: S < Th prunes (pruning on), else it survives.
                 res.survivor.eq(last & ~(self.pruning & below)),
                 res.planes.eq(s2_plane + 1 if c == 1 else Mux(last, p, (s2_plane + 1) * c)),
-                res.score.eq(acc_new),
+                # S' = S << k_align is exact at the last plane: S = S' >> k_align.
+                res.score.eq((acc_new >> cfg.k_align) if cfg.k_align else acc_new),
             ]
         m.d.comb += [rs.eq(res), rs.valid.eq(res_v)]
         return m

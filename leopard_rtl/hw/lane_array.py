@@ -44,7 +44,8 @@ class LaneArray(wiring.Component):
     -------
     start : In(1)
         Accept ``query``/``n_visible`` this cycle if it advances.
-    query : In(layouts.qk_row(cfg))
+    query : In(layouts.fe_q_row(cfg))
+        The query row (aligned: ``q'`` with ``cfg.k_align``), sampled at ``start``.
     n_visible : In(unsigned(key_count_bits))
     advance : In(1)
     threshold : In(signed(threshold_bits))
@@ -70,7 +71,7 @@ class LaneArray(wiring.Component):
         self._cfg = cfg
         sig = {
             "start": In(1),
-            "query": In(layouts.qk_row(cfg)),
+            "query": In(layouts.fe_q_row(cfg)),
             "n_visible": In(unsigned(cfg.key_count_bits)),
             "advance": In(1),
             "threshold": In(signed(cfg.threshold_bits)),
@@ -94,8 +95,8 @@ class LaneArray(wiring.Component):
         n = cfg.lanes
         kw = cfg.key_count_bits + n.bit_length()     # candidates may run past n_visible
 
-        q_reg = Signal(layouts.qk_row(cfg), reset_less=True)
-        qpos = Signal(signed(cfg.qsum_bits), reset_less=True)
+        q_reg = Signal(layouts.fe_q_row(cfg), reset_less=True)
+        qpos = Signal(signed(cfg.fe_qsum_bits), reset_less=True)
         n_vis = Signal(unsigned(cfg.key_count_bits), reset_less=True)
         next_key = Signal(unsigned(kw), reset_less=True)
         pending = Signal(range(cfg.max_keys + 1))    # keys started, result not yet out
@@ -110,7 +111,7 @@ class LaneArray(wiring.Component):
         m.d.comb += [pt.threshold.eq(self.threshold), pt.qpos.eq(qpos)]
         m.d.sync += t_reg.eq(pt.t)
         if cfg.margin:
-            qabs = Signal(unsigned(cfg.qsum_bits), reset_less=True)
+            qabs = Signal(unsigned(cfg.fe_qsum_bits), reset_less=True)
             m.d.comb += [pt.qabs.eq(qabs), pt.margin.eq(self.margin)]
             with m.If(accept):
                 m.d.sync += qabs.eq(adder_tree([Mux(self.query[i] < 0, -self.query[i],

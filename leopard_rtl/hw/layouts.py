@@ -15,7 +15,8 @@ from amaranth.lib import data
 from ..config import LeopardConfig
 
 __all__ = [
-    "qk_row", "k_load", "query", "lane_result", "result", "survivor", "query_stats",
+    "qk_row", "fe_q_row", "align_row", "k_load", "query", "lane_result", "result",
+    "survivor", "query_stats",
     "planes_total_bits", "cycles_bits", "kbuf_read",
     "v_row", "v_load", "out_row", "backend_out", "survivor_entry", "exp_in", "exp_out",
     "e_shape", "lut_shape", "ipart_bits", "shift_amount_bits", "l_bits",
@@ -27,12 +28,30 @@ def qk_row(cfg: LeopardConfig) -> data.ArrayLayout:
     return data.ArrayLayout(signed(cfg.qk_bits), cfg.head_dim)
 
 
+def fe_q_row(cfg: LeopardConfig) -> data.ArrayLayout:
+    """The query row the lanes work on: ``head_dim`` signed ``fe_q_bits`` elements, the
+    aligned ``q' = q << (k_align - s)`` (:mod:`sim.align`; ``qk_row`` without alignment)."""
+    return data.ArrayLayout(signed(cfg.fe_q_bits), cfg.head_dim)
+
+
+def align_row(cfg: LeopardConfig) -> data.ArrayLayout:
+    """A head's alignment shifts: ``head_dim`` unsigned ``align_bits`` fields (only with
+    ``cfg.k_align > 0``)."""
+    return data.ArrayLayout(unsigned(cfg.align_bits), cfg.head_dim)
+
+
 def k_load(cfg: LeopardConfig) -> data.StructLayout:
     """Payload of the ``k_load`` stream: one K row, in key order.
 
     ``first`` restarts the write pointer at key 0 (the row is written as key 0).
+    ``align`` (only with ``cfg.k_align > 0``, :func:`align_row`): the head's per-channel
+    alignment shifts ``s`` (:func:`sim.golden.k_align_shifts`), captured with the row that
+    has ``first=1`` and applied to every K row of the head (ignored on the other rows).
     """
-    return data.StructLayout({"data": qk_row(cfg), "first": 1})
+    fields: dict[str, object] = {"data": qk_row(cfg), "first": 1}
+    if cfg.k_align:
+        fields["align"] = align_row(cfg)
+    return data.StructLayout(fields)
 
 
 def query(cfg: LeopardConfig) -> data.StructLayout:

@@ -26,9 +26,10 @@ def plane_threshold_shape(cfg: LeopardConfig) -> signed:
     """Signed shape that holds every ``T_r`` exactly (no saturation).
 
     ``Th - Q+ (2^m - 1)`` lies within ``2^(threshold_bits-1) + 2^(qsum_bits-1+p-1)`` of 0
-    for ``m <= p - 1``; one more bit for the rounding constant ``2^m - 1``.
+    for ``m <= p - 1``; one more bit for the rounding constant ``2^m - 1``. With
+    ``k_align`` the aligned ``Th << k_align`` and ``Q+`` of ``q'``: the ``fe_`` widths.
     """
-    return signed(max(cfg.threshold_bits, cfg.qsum_bits + cfg.qk_bits - 1) + 2)
+    return signed(max(cfg.fe_threshold_bits, cfg.fe_qsum_bits + cfg.qk_bits - 1) + 2)
 
 
 class PlaneThresholds(wiring.Component):
@@ -45,6 +46,9 @@ class PlaneThresholds(wiring.Component):
     ``Q+' = Q+ - ((margin * qabs) >> margin_frac_bits)`` (:mod:`sim.margin`); ``T_p = Th``
     still, so the last plane's test stays exact.
 
+    With ``k_align`` (:mod:`sim.align`) the bound is on the aligned operands: ``Th`` is
+    replaced by ``Th << k_align`` and ``qpos`` (``qabs``) are of ``q'``.
+
     Purely combinational; the lane array registers the outputs (they depend only on the
     query's ``Th``, ``Q+`` (``qabs``, ``margin``), stable for the whole query).
 
@@ -52,9 +56,9 @@ class PlaneThresholds(wiring.Component):
     -------
     threshold : In(signed(threshold_bits))
         The threshold register ``Th``.
-    qpos : In(signed(qsum_bits))
-        ``Q+ = sum max(q_i, 0)`` of the query (non-negative).
-    qabs : In(unsigned(qsum_bits)), margin : In(unsigned(margin_frac_bits))
+    qpos : In(signed(fe_qsum_bits))
+        ``Q+ = sum max(q_i, 0)`` of the (aligned) query (non-negative).
+    qabs : In(unsigned(fe_qsum_bits)), margin : In(unsigned(margin_frac_bits))
         Only with a margin: ``Q+ + Q- = sum |q_i|`` and the margin register.
     t : Out(ArrayLayout(plane_threshold_shape(cfg), qk_bits))
         ``t[r - 1] = T_r``.
@@ -64,11 +68,11 @@ class PlaneThresholds(wiring.Component):
         self._cfg = cfg
         sig = {
             "threshold": In(signed(cfg.threshold_bits)),
-            "qpos": In(signed(cfg.qsum_bits)),
+            "qpos": In(signed(cfg.fe_qsum_bits)),
             "t": Out(data.ArrayLayout(plane_threshold_shape(cfg), cfg.qk_bits)),
         }
         if cfg.margin:
-            sig.update(qabs=In(unsigned(cfg.qsum_bits)),
+            sig.update(qabs=In(unsigned(cfg.fe_qsum_bits)),
                        margin=In(unsigned(cfg.margin_frac_bits)))
         super().__init__(sig)
 
@@ -79,11 +83,12 @@ class PlaneThresholds(wiring.Component):
         shape = plane_threshold_shape(cfg)
         qpos = self.qpos
         if cfg.margin:      # Q+' = Q+ - floor(margin * qabs / 2^F): within [-Q-, Q+]
-            qpos = Signal(signed(cfg.qsum_bits), name="qpos_margin")
+            qpos = Signal(signed(cfg.fe_qsum_bits), name="qpos_margin")
             m.d.comb += qpos.eq(self.qpos - ((self.margin * self.qabs)
                                               >> cfg.margin_frac_bits))
         base = Signal(shape)
-        m.d.comb += base.eq(self.threshold + qpos)
+        th = (self.threshold << cfg.k_align) if cfg.k_align else self.threshold
+        m.d.comb += base.eq(th + qpos)
         for r in range(1, p + 1):
             sh = p - r
             x = Signal(shape, name=f"x{r}")
