@@ -312,6 +312,9 @@ class GoldenResult:
     #: Per head, what the margin lost against exact pruning (:func:`sim.margin.margin_loss`);
     #: empty when every margin register is 0.
     margin_loss: list[dict[str, Any]] = field(default_factory=list)
+    #: int64 [H, d]: the K alignment shifts the host sends (:func:`k_align_shifts`);
+    #: [H, 0] without alignment (``cfg.k_align == 0``).
+    align: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
     @property
     def survivors(self) -> np.ndarray:
@@ -466,7 +469,8 @@ def run_golden(trace: Trace, cfg: LeopardConfig,
                         score=fe["score"], out=be["out"], all_pruned=be["all_pruned"],
                         visible=vis, threshold=th, scale_mant=mant, scale_shift=shift,
                         cycles=cycles, baseline_cycles=base_cycles, overflow=overflow,
-                        backend=be, margin=mreg, margin_loss=loss)
+                        backend=be, margin=mreg, margin_loss=loss,
+                        align=fe.get("align", np.zeros((trace.heads, 0), np.int64)))
 
 
 def visible_mask(n_queries: int, n_keys: int, causal: bool) -> np.ndarray:

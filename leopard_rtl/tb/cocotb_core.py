@@ -21,7 +21,7 @@ from leopard_rtl.config import LeopardConfig
 from leopard_rtl.hw import layouts
 from leopard_rtl.hw.core import causal_offset_shape, core_out, core_query
 from leopard_rtl.tb.cocotb_runner import config_from_env, seed_from_env
-from leopard_rtl.tb.packing import pack, unpack
+from leopard_rtl.tb.packing import k_load_rows, pack, unpack
 from leopard_rtl.tb.streams import StreamSink, StreamSource
 from sim.golden import GoldenResult, run_golden
 from sim.trace import Trace
@@ -60,13 +60,14 @@ class TB:
         d.early_termination.value = int(cfg.early_termination)
         d.pruning.value = int(cfg.pruning)
 
-    async def load(self, trace: Trace, h: int) -> None:
-        async def rows(src: StreamSource, lay: Any, m: np.ndarray) -> None:
-            for j, row in enumerate(m):
-                await src.send(pack(lay, {"data": [int(x) for x in row],
-                                          "first": int(j == 0)}))
-        kt = cocotb.start_soon(rows(self.k, self.klay, trace.k[h]))
-        await rows(self.v, self.vlay, trace.v[h])
+    async def load(self, trace: Trace, h: int, align: np.ndarray | None = None) -> None:
+        """K and V rows of head ``h``; ``align``: its K alignment shifts (with k_align)."""
+        async def rows(src: StreamSource, lay: Any, pays: list[dict[str, Any]]) -> None:
+            for pay in pays:
+                await src.send(pack(lay, pay))
+        kt = cocotb.start_soon(rows(self.k, self.klay, k_load_rows(trace.k[h], align)))
+        await rows(self.v, self.vlay, [{"data": [int(x) for x in row], "first": int(j == 0)}
+                                       for j, row in enumerate(trace.v[h])])
         await kt
 
     async def queries(self, trace: Trace, h: int, count: int | None = None) -> None:
@@ -111,7 +112,7 @@ async def _heads(dut: Any, pause_in: float, pause_out: float, causal: bool) -> N
     golden = run_golden(trace, cfg)
     for h in range(trace.heads):                    # a new K/V set for every head
         tb.registers(trace, golden, h)
-        await tb.load(trace, h)
+        await tb.load(trace, h, golden.align[h] if cfg.k_align else None)
         sender = cocotb.start_soon(tb.queries(trace, h))
         outs = await tb.collect(trace.n_queries)
         await sender
@@ -141,7 +142,7 @@ async def reset_mid_query(dut: Any) -> None:
     trace = _trace(cfg, seed + 1, causal=False)
     golden = run_golden(trace, cfg)
     tb.registers(trace, golden, 0)
-    await tb.load(trace, 0)
+    await tb.load(trace, 0, golden.align[0] if cfg.k_align else None)
     # Two queries in flight (the most the core admits while ``out`` is not read) ...
     await tb.queries(trace, 0, count=2)
     await ClockCycles(dut.clk, 3)
@@ -154,7 +155,7 @@ async def reset_mid_query(dut: Any) -> None:
         assert int(dut.out__valid.value) == 0, "output after reset"
     h = 1
     tb.registers(trace, golden, h)
-    await tb.load(trace, h)
+    await tb.load(trace, h, golden.align[h] if cfg.k_align else None)
     sender = cocotb.start_soon(tb.queries(trace, h))
     outs = await tb.collect(trace.n_queries)
     await sender

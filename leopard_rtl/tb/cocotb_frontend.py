@@ -17,9 +17,9 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from leopard_rtl.config import LeopardConfig
 from leopard_rtl.hw import layouts
 from leopard_rtl.tb.cocotb_runner import config_from_env, seed_from_env
-from leopard_rtl.tb.packing import pack, unpack
+from leopard_rtl.tb.packing import k_load_rows, pack, unpack
 from leopard_rtl.tb.streams import StreamSink, StreamSource
-from sim.golden import bitserial_prune, threshold_register
+from sim.golden import bitserial_prune, k_align_shifts, threshold_register
 
 
 class TB:
@@ -45,9 +45,10 @@ class TB:
         self.dut.rst.value = 0
 
     async def load_k(self, k: np.ndarray) -> None:
-        for j, row in enumerate(k):
-            await self.k.send(pack(self.klay, {"data": [int(x) for x in row],
-                                               "first": int(j == 0)}))
+        cfg = self.cfg
+        align = k_align_shifts(k[None], cfg.qk_bits, cfg.k_align)[0] if cfg.k_align else None
+        for pay in k_load_rows(k, align):
+            await self.k.send(pack(self.klay, pay))
 
     async def send_query(self, q: np.ndarray, n_visible: int, th: int) -> None:
         self.dut.threshold.value = pack(unsigned(self.cfg.threshold_bits), th)
@@ -88,7 +89,8 @@ def _check(cfg, k, q, nv, ths, got, survs, seed):
     for i in range(len(q)):
         where = f"seed={seed} query={i}"
         vis = (np.arange(len(k)) < nv[i])[None, None]
-        g = bitserial_prune(q[None, i:i + 1], k[None], np.array([ths[i]]), p, visible=vis)
+        g = bitserial_prune(q[None, i:i + 1], k[None], np.array([ths[i]]), p, visible=vis,
+                            k_align=cfg.k_align, planes_per_cycle=cfg.planes_per_cycle)
         keys, stats = got[i]
         assert sorted(keys) == list(range(nv[i])), f"{where}: keys {sorted(keys)}"
         for j, (s, pl, sc) in keys.items():

@@ -15,7 +15,19 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-__all__ = ["pack", "unpack", "field_range", "verilog_slice", "width", "records_to_arrays"]
+__all__ = ["pack", "unpack", "field_range", "verilog_slice", "width", "records_to_arrays",
+           "k_load_rows"]
+
+
+def k_load_rows(k: Any, align: Any = None) -> list[dict[str, Any]]:
+    """The ``k_load`` payloads (:func:`leopard_rtl.hw.layouts.k_load`) of one head's keys
+    ``k`` [Nk, d]: ``first`` on row 0 and, with ``align`` (the head's K alignment shifts
+    [d], :func:`sim.golden.k_align_shifts`; None or empty without ``k_align``), the
+    ``align`` field on every row (the core captures it with ``first``)."""
+    extra = {} if align is None or len(align) == 0 else \
+        {"align": [int(x) for x in align]}
+    return [{"data": [int(x) for x in row], "first": int(j == 0), **extra}
+            for j, row in enumerate(np.asarray(k).tolist())]
 
 
 def width(layout: Any) -> int:

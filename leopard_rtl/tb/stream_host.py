@@ -21,7 +21,7 @@ from ..hw import layouts
 from ..hw.core import core_out, core_query
 from ..hw.stream_top import COMMANDS, packet_bytes, record_bytes, registers_layout
 from .core import head_registers
-from .packing import pack, unpack
+from .packing import k_load_rows, pack, unpack
 
 __all__ = ["packet", "head_bytes", "decode_records"]
 
@@ -42,8 +42,9 @@ def head_bytes(trace: Trace, golden: GoldenResult, h: int, cfg: LeopardConfig) -
     if cfg.margin:
         regs["margin"] = r["margin"]
     out = [packet(cfg, "registers", registers_layout(cfg), regs)]
-    for kind, lay, rows in (("k", layouts.k_load(cfg), trace.k[h]),
-                            ("v", layouts.v_load(cfg), trace.v[h]),
+    out += [packet(cfg, "k", layouts.k_load(cfg), pay) for pay in
+            k_load_rows(trace.k[h], golden.align[h] if cfg.k_align else None)]
+    for kind, lay, rows in (("v", layouts.v_load(cfg), trace.v[h]),
                             ("query", core_query(cfg), trace.q[h])):
         out += [packet(cfg, kind, lay, {"data": [int(x) for x in row], "first": int(j == 0)})
                 for j, row in enumerate(rows)]
