@@ -101,3 +101,28 @@ def test_core_aligned_with_margin(seed: int, build_root: Path) -> None:
     for name, res in compare(got, g).items():
         assert res["match"], f"seed={seed} {cfg.name}: {name} differs: {res}"
     assert np.array_equal(got["cycles"], g.cycles), f"seed={seed}: cycles {got['cycles']}"
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_core_aligned_real_trace(build_root: Path) -> None:
+    """A committed real trace (MemN2N layer 2, d=32) on `fast` with k_align=2 (Icarus,
+    about 2 minutes): outputs and cycles equal the models, and the same outputs as
+    without alignment."""
+    require_tool("iverilog")
+    from support import ROOT
+
+    from leopard_rtl.eval.inputs import requantize
+    from sim.trace import load_trace
+    t = load_trace(ROOT / "traces" / "memn2n" / "layer2.npz")
+    cfg = preset("fast").replace(head_dim=t.head_dim, max_keys=64, k_align=2,
+                                 name="fast-ka2-d32")
+    t = requantize(t, cfg.qk_bits, cfg.v_bits)
+    g = run_golden(t, cfg)
+    assert g.align.any()
+    got = run_trace(t, cfg, simulator="icarus", build_dir=build_root / "k_align" / cfg.name,
+                    golden=g)
+    for name, res in compare(got, g).items():
+        assert res["match"], f"{name} differs: {res}"
+    assert np.array_equal(got["cycles"], g.cycles)
+    assert np.array_equal(g.out, run_golden(t, cfg.replace(k_align=0)).out)
