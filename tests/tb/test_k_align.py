@@ -32,11 +32,13 @@ def _narrow_trace(rng: np.random.Generator, cfg, heads: int = 3, causal: bool = 
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize(("k_align", "ppc", "overlap", "causal"),
-                         [(2, 1, False, False), (1, 2, True, True)])
+@pytest.mark.parametrize(("k_align", "ppc", "overlap", "causal", "simulator"),
+                         [(2, 1, False, False, "icarus"), (1, 2, True, True, "icarus"),
+                          (2, 2, True, True, "verilator")])
 def test_core_aligned_bit_and_cycle_exact(k_align: int, ppc: int, overlap: bool,
-                                          causal: bool, seed: int, build_root: Path) -> None:
-    require_tool("iverilog")
+                                          causal: bool, simulator: str, seed: int,
+                                          build_root: Path) -> None:
+    require_tool("iverilog" if simulator == "icarus" else "verilator")
     cfg = preset("tiny").replace(lanes=3, k_align=k_align, planes_per_cycle=ppc,
                                  overlap_norm=overlap, name=f"tiny-ka{k_align}-c{ppc}")
     rng = np.random.default_rng(seed + 14)
@@ -44,8 +46,8 @@ def test_core_aligned_bit_and_cycle_exact(k_align: int, ppc: int, overlap: bool,
     g = run_golden(t, cfg)
     assert g.align.any(), f"seed={seed}: every shift is 0 (the test would not bite)"
     assert np.array_equal(g.mask, run_golden(t, cfg.replace(k_align=0)).mask)
-    got = run_trace(t, cfg, simulator="icarus", build_dir=build_root / "k_align" / cfg.name,
-                    golden=g)
+    got = run_trace(t, cfg, simulator=simulator,
+                    build_dir=build_root / "k_align" / f"{cfg.name}-{simulator}", golden=g)
     for name, res in compare(got, g).items():
         assert res["match"], f"seed={seed} {cfg.name}: {name} differs: {res}"
     sch = perf.core_schedule(g.planes_used, g.mask, cfg)
