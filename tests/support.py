@@ -1,6 +1,6 @@
 """What the tests share besides fixtures: the project root, the build folder, the seed,
-:func:`require_tool` and :func:`require_module`. Importable from every test folder
-(``pythonpath = ["tests"]``)."""
+:func:`require_tool`, :func:`require_module` and :func:`assert_core_exact`. Importable
+from every test folder (``pythonpath = ["tests"]``)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,26 @@ def require_module(name: str) -> None:
         if os.environ.get("LEOPARD_ALLOW_MISSING_TOOLS") == "1":
             pytest.skip(msg)
         pytest.fail(msg)
+
+
+def assert_core_exact(got: dict, golden, cfg, seed: int) -> None:
+    """The core testbench's outputs (``leopard_rtl.tb.core.run_trace``) equal the golden
+    model's ``golden`` bit for bit, and its accept/output cycles and cycle counts equal the
+    cycle-exact model's; a failure names the seed, the configuration and the head/query."""
+    import numpy as np
+
+    from leopard_rtl.tb.core import compare
+    from sim import perf
+
+    for name, res in compare(got, golden).items():
+        assert res["match"], f"seed={seed} {cfg.name}: {name} differs: {res}"
+    sch = perf.core_schedule(golden.planes_used, golden.mask, cfg)
+    acc = got["accept_cycle"] - got["accept_cycle"][:, :1]
+    out = got["out_cycle"] - got["accept_cycle"][:, :1]
+    for what, rtl, model in (("accept", acc, sch["start"]), ("output", out, sch["out"])):
+        bad = np.argwhere(rtl != model)
+        assert bad.size == 0, (f"seed={seed} {cfg.name}: {what} cycle of head/query "
+                               f"{tuple(bad[0])}: RTL {rtl[tuple(bad[0])]} model "
+                               f"{model[tuple(bad[0])]}")
+    assert np.array_equal(got["cycles"], golden.cycles), f"seed={seed}: cycles {got['cycles']}"
+    assert np.array_equal(got["fe_cycles"], sch["fe_cycles"]), f"seed={seed}: FE cycles"

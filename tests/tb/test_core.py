@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import ROOT, require_tool
+from support import ROOT, assert_core_exact, require_tool
 
 from leopard_rtl import preset
 from leopard_rtl.cli import main
@@ -52,19 +52,7 @@ def _mixed_trace(rng: np.random.Generator, cfg: LeopardConfig, causal: bool) -> 
 
 
 def _assert_exact(t: Trace, cfg: LeopardConfig, got: dict[str, np.ndarray], seed: int) -> None:
-    g = run_golden(t, cfg)
-    for name, res in compare(got, g).items():
-        assert res["match"], f"seed={seed} {cfg.name}: {name} differs: {res}"
-    sch = perf.core_schedule(g.planes_used, g.mask, cfg)
-    acc = got["accept_cycle"] - got["accept_cycle"][:, :1]
-    out = got["out_cycle"] - got["accept_cycle"][:, :1]
-    for what, rtl, model in (("accept", acc, sch["start"]), ("output", out, sch["out"])):
-        bad = np.argwhere(rtl != model)
-        assert bad.size == 0, (f"seed={seed} {cfg.name}: {what} cycle of head/query "
-                               f"{tuple(bad[0])}: RTL {rtl[tuple(bad[0])]} model "
-                               f"{model[tuple(bad[0])]}")
-    assert np.array_equal(got["cycles"], g.cycles)
-    assert np.array_equal(got["fe_cycles"], sch["fe_cycles"])
+    assert_core_exact(got, run_golden(t, cfg), cfg, seed)
 
 
 @pytest.mark.cocotb

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import require_tool
+from support import assert_core_exact, require_tool
 
 from leopard_rtl import preset
 from leopard_rtl.errors import UserError
 from leopard_rtl.tb import frontend as tb_frontend
 from leopard_rtl.tb.core import compare, run_trace
-from sim import perf
 from sim.golden import run_golden
 from sim.trace import Trace
 from sim.vectors import random_trace
@@ -48,17 +47,7 @@ def test_core_aligned_bit_and_cycle_exact(k_align: int, ppc: int, overlap: bool,
     assert np.array_equal(g.mask, run_golden(t, cfg.replace(k_align=0)).mask)
     got = run_trace(t, cfg, simulator=simulator,
                     build_dir=build_root / "k_align" / f"{cfg.name}-{simulator}", golden=g)
-    for name, res in compare(got, g).items():
-        assert res["match"], f"seed={seed} {cfg.name}: {name} differs: {res}"
-    sch = perf.core_schedule(g.planes_used, g.mask, cfg)
-    acc = got["accept_cycle"] - got["accept_cycle"][:, :1]
-    out = got["out_cycle"] - got["accept_cycle"][:, :1]
-    for what, rtl, model in (("accept", acc, sch["start"]), ("output", out, sch["out"])):
-        bad = np.argwhere(rtl != model)
-        assert bad.size == 0, (f"seed={seed} {cfg.name}: {what} cycle of head/query "
-                               f"{tuple(bad[0])}: RTL {rtl[tuple(bad[0])]} model "
-                               f"{model[tuple(bad[0])]}")
-    assert np.array_equal(got["cycles"], g.cycles), f"seed={seed}: cycles {got['cycles']}"
+    assert_core_exact(got, g, cfg, seed)
 
 
 @pytest.mark.cocotb
