@@ -120,7 +120,7 @@ def fingerprint(unit: str, cfg: LeopardConfig) -> str:
     h = hashlib.sha256(json.dumps([unit, cfg.to_dict(), tool_versions()],
                                   sort_keys=True).encode())
     root = Path(__file__).resolve().parent
-    srcs = [*(root / "hw").glob("*.py"), root / "config.py", root / "emit.py",
+    srcs = [*(root / "hw").glob("*.py"), *(root / "config").glob("*.py"), root / "emit.py",
             root.parent / "sim" / "golden.py"]
     for src in sorted(srcs):
         h.update(src.name.encode() + src.read_bytes())
